@@ -44,7 +44,88 @@ import_datetime()
 cdef extern from "<stdint.h>":
     const uint64_t U64_MAX "UINT64_MAX"
 
+cdef extern from *:
+    """
+    /* Raw-pointer forms of a few C-API calls, so Cython adds no reference counting of its own. */
+    #define PyList_New_raw(n) PyList_New(n)
+    #define PyList_SET_ITEM_raw(l, i, o) PyList_SET_ITEM((l), (i), (o))
+    #define PyTuple_New_raw(n) PyTuple_New(n)
+    #define PyTuple_SET_ITEM_raw(t, i, o) PyTuple_SET_ITEM((t), (i), (o))
+    #define Py_DECREF_raw(o) Py_DECREF(o)
+    static inline PyObject* steal(PyObject* o) { return o; }
+
+    /* Value of a non-negative int that fits in 60 bits, read without a call into the C-API;
+       returns 0 when the caller must take the general path (negative, big, or not an exact int). */
+    static inline int fc_small_uint(PyObject* o, unsigned long long* out) {
+        if (!PyLong_CheckExact(o)) return 0;
+    #if PY_VERSION_HEX >= 0x030C0000
+        if (!PyUnstable_Long_IsCompact((PyLongObject*)o)) return 0;
+        Py_ssize_t v = PyUnstable_Long_CompactValue((PyLongObject*)o);
+        if (v < 0) return 0;
+        *out = (unsigned long long)v;
+        return 1;
+    #else
+        Py_ssize_t size = Py_SIZE(o);
+        const digit* d = ((PyLongObject*)o)->ob_digit;
+        if (size == 0) { *out = 0; return 1; }
+        if (size == 1) { *out = d[0]; return 1; }
+        if (size == 2) { *out = ((unsigned long long)d[1] << PyLong_SHIFT) | d[0]; return 1; }
+        return 0;
+    #endif
+    }
+    """
+    int fc_small_uint(PyObject* o, unsigned long long* out) noexcept
+
+cdef extern from *:
+    """
+    /* CPython's C decimal object as laid out since 3.3 (Modules/_decimal: PyDecObject around libmpdec's
+       mpd_t). It is private, so the module reads it only after checking, at import, that the layout
+       gives the right digits for known values (fc_dec_layout_ok below); otherwise it never reads it. */
+    typedef struct {
+        uint8_t flags;
+        Py_ssize_t exp;
+        Py_ssize_t digits;
+        Py_ssize_t len;
+        Py_ssize_t alloc;
+        uint64_t* data;
+    } fc_mpd_t;
+    typedef struct {
+        PyObject_HEAD
+        Py_hash_t hash;
+        fc_mpd_t dec;
+    } fc_dec_object;
+    static int fc_dec_layout_ok = 0;
+    /* Non-negative finite decimal with one limb and exp <= 0: mantissa and scale, else 0. */
+    static inline int fc_dec_fast(PyObject* o, unsigned long long* mantissa, int* scale) {
+        if (!fc_dec_layout_ok) return 0;
+        const fc_mpd_t* d = &((const fc_dec_object*)o)->dec;
+        if ((d->flags & 0x0F) != 0 || d->len != 1 || d->exp > 0 || d->exp < -255) return 0;
+        *mantissa = d->data[0];
+        *scale = (int)(-d->exp);
+        return 1;
+    }
+    static int fc_dec_probe(PyObject* o, unsigned long long* mantissa, Py_ssize_t* exp, int* flags) {
+        const fc_mpd_t* d = &((const fc_dec_object*)o)->dec;
+        if (d->len < 1 || d->len > 4 || d->data == NULL) return 0;
+        *mantissa = d->data[0];
+        *exp = d->exp;
+        *flags = d->flags & 0x0F;
+        return 1;
+    }
+    """
+    int fc_dec_layout_ok
+    int fc_dec_fast(PyObject* o, unsigned long long* mantissa, int* scale) noexcept
+    int fc_dec_probe(PyObject* o, unsigned long long* mantissa, Py_ssize_t* exp, int* flags) noexcept
+    PyObject* PyList_New_raw(Py_ssize_t n)
+    void PyList_SET_ITEM_raw(PyObject* l, Py_ssize_t i, PyObject* o)
+    PyObject* PyTuple_New_raw(Py_ssize_t n)
+    void PyTuple_SET_ITEM_raw(PyObject* t, Py_ssize_t i, PyObject* o)
+    void Py_DECREF_raw(PyObject* o)
+    object steal(PyObject* o)
+
 cdef extern from "Python.h":
+    void* PyMem_Malloc(size_t n)
+    void PyMem_Free(void* p)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void* PyUnicode_DATA(object o)
     int PyUnicode_KIND(object o)
@@ -53,6 +134,7 @@ cdef extern from "Python.h":
     Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
     bint PyUnicode_Check(object o)
     bint PyLong_Check(object o)
+    bint PyLong_CheckExact(object o)
     bint PyBool_Check(object o)
     bint PyBytes_Check(object o)
     bint PyByteArray_Check(object o)
@@ -212,6 +294,33 @@ cdef void _init_tables() except *:
 
 _init_tables()
 
+
+cdef void _check_decimal_layout() except *:
+    """Switch on the direct read of Decimal digits only if it agrees with ``as_tuple`` on known values."""
+    global fc_dec_layout_ok
+    cdef unsigned long long m
+    cdef Py_ssize_t e
+    cdef int f
+    if getattr(_decimal, "__libmpdec_version__", None) is None:
+        return  # the pure-Python decimal module: no C layout to read
+    if _DecimalType.__basicsize__ < sizeof(PyObject) + sizeof(Py_ssize_t) + 6 * sizeof(Py_ssize_t):
+        return
+    cases = ["0.876", "1234567.89", "1", "0", "1.000000", "72057594037927935", "0.000000000001"]
+    for text in cases:
+        d = _Decimal(text)
+        sign, digits, exponent = d.as_tuple()
+        want = int("".join(map(str, digits)))
+        if not fc_dec_probe(<PyObject*>d, &m, &e, &f) or m != want or e != exponent or f != 0:
+            return
+    negative = _Decimal("-5")
+    if not fc_dec_probe(<PyObject*>negative, &m, &e, &f) or f != 1 or m != 5:
+        return
+    fc_dec_layout_ok = 1
+
+
+_check_decimal_layout()
+DECIMAL_FAST_PATH = bool(fc_dec_layout_ok)
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -313,6 +422,8 @@ cdef object _string(const uint8_t* p, Py_ssize_t n, bint fixed):
 
 ctypedef struct Walk:
     const uint8_t* data
+    PyObject** stack   # built nodes not yet moved into their list (owned references)
+    Py_ssize_t top
     uint16_t path[MAX_DEPTH]
     int depth          # number of tags in path
     Py_ssize_t err_off
@@ -438,44 +549,67 @@ cdef Py_ssize_t _scan(Walk* w, Py_ssize_t off, Py_ssize_t end, int parent_slot) 
     return count
 
 
-cdef object _build(Walk* w, Py_ssize_t off, Py_ssize_t end, int parent_slot):
-    cdef list nodes = []
-    cdef Py_ssize_t length
+cdef object _leaf(Spec* s, const uint8_t* v, Py_ssize_t length):
+    if s.dtype == T_STRING:
+        return _string(v, length, s.fixed)
+    if s.dtype == T_BYTES:
+        return PyBytes_FromStringAndSize(<const char*>v, length)
+    if s.dtype == T_UNIXTIME:
+        return _make_datetime(<uint32_t>_read_le(v, 4))
+    if s.dtype == T_FVLN:
+        return _fvln(v, length)
+    return PyLong_FromUnsignedLongLong(_read_le(v, length))
+
+
+cdef int _build(Walk* w, Py_ssize_t off, Py_ssize_t end, int parent_slot) except -1:
+    """Push one tuple per element of [off, end) onto ``w.stack``; STLV values become exact-size lists.
+
+    The stack owns what it holds until the caller moves it into a list, so an error anywhere leaves
+    nothing leaked: ``decode`` releases whatever is still on the stack.
+    """
+    cdef Py_ssize_t length, base, k, j
     cdef int slot
     cdef Spec* s
-    cdef const uint8_t* v
-    cdef tuple node
+    cdef PyObject* node
+    cdef PyObject* lst
     while off < end:
         if _validate_element(w, off, end, parent_slot, &slot, &length) < 0:
             _raise_walk_error(w)
         s = &specs[slot]
-        v = w.data + off + 4
         if s.dtype == T_STLV:
             if w.depth >= MAX_DEPTH:
                 w.err_kind = E_TOO_DEEP
                 _raise_walk_error(w)
             w.path[w.depth] = s.tag
             w.depth += 1
-            value = _build(w, off + 4, off + 4 + length, slot)
+            base = w.top
+            _build(w, off + 4, off + 4 + length, slot)
             w.depth -= 1
-        elif s.dtype == T_STRING:
-            value = _string(v, length, s.fixed)
-        elif s.dtype == T_BYTES:
-            value = PyBytes_FromStringAndSize(<const char*>v, length)
-        elif s.dtype == T_UNIXTIME:
-            value = _make_datetime(<uint32_t>_read_le(v, 4))
-        elif s.dtype == T_FVLN:
-            value = _fvln(v, length)
+            k = w.top - base
+            lst = PyList_New_raw(k)
+            if lst == NULL:
+                raise MemoryError()
+            for j in range(k):
+                PyList_SET_ITEM_raw(lst, j, w.stack[base + j])  # steals the stack's reference
+            w.top = base
+            node = PyTuple_New_raw(2)
+            if node == NULL:
+                Py_DECREF_raw(lst)
+                raise MemoryError()
+            PyTuple_SET_ITEM_raw(node, 1, lst)
         else:
-            value = PyLong_FromUnsignedLongLong(_read_le(v, length))
-        node = PyTuple_New(2)
+            value = _leaf(s, w.data + off + 4, length)
+            node = PyTuple_New_raw(2)
+            if node == NULL:
+                raise MemoryError()
+            Py_INCREF(value)
+            PyTuple_SET_ITEM_raw(node, 1, <PyObject*>value)
         Py_INCREF(<object>tag_objs[slot])
-        PyTuple_SET_ITEM(node, 0, <object>tag_objs[slot])
-        Py_INCREF(value)
-        PyTuple_SET_ITEM(node, 1, value)
-        nodes.append(node)
+        PyTuple_SET_ITEM_raw(node, 0, tag_objs[slot])
+        w.stack[w.top] = node
+        w.top += 1
         off += 4 + length
-    return nodes
+    return 0
 
 
 cdef const uint8_t* _buffer_of(object data, Py_ssize_t* n) except NULL:
@@ -492,12 +626,30 @@ def decode(data):
     """Bytes -> tree (see ``fiscal_core.ffd._tlv_py.decode``)."""
     if type(data) is memoryview:
         data = bytes(data)
-    cdef Py_ssize_t n
+    cdef Py_ssize_t n, j
     cdef Walk w
+    cdef PyObject* result
     w.data = _buffer_of(data, &n)
     w.depth = 0
     w.err_kind = 0
-    return _build(&w, 0, n, 0)
+    w.top = 0
+    # At most one element per 4 input bytes: the stack is bounded by the input's own size.
+    w.stack = <PyObject**>PyMem_Malloc((n // 4 + 1) * sizeof(PyObject*))
+    if w.stack == NULL:
+        raise MemoryError()
+    try:
+        _build(&w, 0, n, 0)
+        result = PyList_New_raw(w.top)
+        if result == NULL:
+            raise MemoryError()
+        for j in range(w.top):
+            PyList_SET_ITEM_raw(result, j, w.stack[j])
+        w.top = 0
+        return <object>steal(result)
+    finally:
+        for j in range(w.top):
+            Py_DECREF_raw(w.stack[j])
+        PyMem_Free(w.stack)
 
 
 def check(data):
@@ -524,6 +676,12 @@ ctypedef struct Buf:
     Py_ssize_t cap
     uint16_t path[MAX_DEPTH]
     int depth
+
+
+cdef inline int _reserve(Buf* b, Py_ssize_t extra) except -1:
+    if b.len + extra <= b.cap:
+        return 0
+    return _grow(b, extra)
 
 
 cdef int _grow(Buf* b, Py_ssize_t extra) except -1:
@@ -563,8 +721,15 @@ cdef inline int _byte_len(uint64_t v) noexcept nogil:
     return n
 
 
-cdef uint64_t _as_uint(Buf* b, object value, uint16_t tag) except? <uint64_t>-1:
+cdef inline uint64_t _as_uint(Buf* b, object value, uint16_t tag) except? <uint64_t>-1:
     """The value as uint64; 2**64-1 also stands for "too big" (the caller tells the two apart)."""
+    cdef unsigned long long small
+    if fc_small_uint(<PyObject*>value, &small):
+        return small
+    return _as_uint_slow(b, value, tag)
+
+
+cdef uint64_t _as_uint_slow(Buf* b, object value, uint16_t tag) except? <uint64_t>-1:
     if PyBool_Check(value) or not PyLong_Check(value):
         _eerr(b, f"tag {tag} must be an int, not {type(value).__name__}", True, tag)
     cdef uint64_t v = PyLong_AsUnsignedLongLong(value)
@@ -589,7 +754,7 @@ cdef int _put_uint(Buf* b, uint16_t tag, Spec* s, object value) except -1:
         width = s.max_length
         if width < 8 and (v >> (8 * width)) != 0:
             _eerr(b, f"tag {tag} value {value} does not fit in {s.max_length} bytes", True, tag)
-    _grow(b, 4 + width)
+    _reserve(b, 4 + width)
     _put_header(b.p + b.len, tag, width)
     for i in range(width):
         b.p[b.len + 4 + i] = (v >> (8 * i)) & 0xFF
@@ -626,7 +791,7 @@ cdef int _put_string(Buf* b, uint16_t tag, Spec* s, object value) except -1:
             _check_cp866(b, tag, value, n)
         _eerr(b, f"tag {tag} is {n} CP866 bytes, more than its maximum {s.max_length}", True, tag)
     width = s.max_length if s.fixed else n
-    _grow(b, 4 + width)
+    _reserve(b, 4 + width)
     _put_header(b.p + b.len, tag, width)
     out = b.p + b.len + 4
     if PyUnicode_IS_ASCII(value):
@@ -669,7 +834,7 @@ cdef int _put_bytes(Buf* b, uint16_t tag, Spec* s, object value) except -1:
         _eerr(b, f"tag {tag} is {n} bytes, more than its maximum {s.max_length}", True, tag)
     if s.fixed and n != s.max_length:
         _eerr(b, f"tag {tag} is {n} bytes, its fixed width is {s.max_length}", True, tag)
-    _grow(b, 4 + n)
+    _reserve(b, 4 + n)
     _put_header(b.p + b.len, tag, n)
     memcpy(b.p + b.len + 4, src, n)
     b.len += 4 + n
@@ -696,7 +861,7 @@ cdef int _put_unixtime(Buf* b, uint16_t tag, Spec* s, object value) except -1:
         seconds = 0x100000000 if value > 0xFFFFFFFF else <int64_t>value
     if seconds < 0 or seconds > 0xFFFFFFFF:
         _eerr(b, f"tag {tag} time is outside the 32-bit unixtime range", True, tag)
-    _grow(b, 8)
+    _reserve(b, 8)
     _put_header(b.p + b.len, tag, 4)
     for i in range(4):
         b.p[b.len + 4 + i] = (seconds >> (8 * i)) & 0xFF
@@ -773,9 +938,17 @@ cdef int _put_fvln(Buf* b, uint16_t tag, Spec* s, object value) except -1:
     cdef int scale = 0
     cdef int width, i, overflow
     cdef uint64_t packed
-    if _qty_index_get(<PyObject*>value, &packed):
+    cdef unsigned long long small
+    if fc_small_uint(<PyObject*>value, &small):
+        mantissa = small  # an int quantity: no digits after the point
+        scale = 0
+        overflow = 0
+    elif _qty_index_get(<PyObject*>value, &packed):
         mantissa = packed & 0x00FFFFFFFFFFFFFF
         scale = <int>(packed >> 56)
+        overflow = 0
+    elif type(value) is _DecimalType and fc_dec_fast(<PyObject*>value, &small, &scale):
+        mantissa = small
         overflow = 0
     elif type(value) is _DecimalType or isinstance(value, _Decimal):
         overflow = _parse_decimal(b, tag, value, &mantissa, &scale)
@@ -785,7 +958,7 @@ cdef int _put_fvln(Buf* b, uint16_t tag, Spec* s, object value) except -1:
     width = 1 + _byte_len(mantissa)
     if overflow or width > s.max_length:
         _eerr(b, f"tag {tag} value does not fit in {s.max_length} bytes", True, tag)
-    _grow(b, 4 + width)
+    _reserve(b, 4 + width)
     _put_header(b.p + b.len, tag, width)
     b.p[b.len + 4] = scale
     for i in range(width - 1):
@@ -795,6 +968,8 @@ cdef int _put_fvln(Buf* b, uint16_t tag, Spec* s, object value) except -1:
 
 
 cdef int _encode_nodes(Buf* b, object nodes, int parent_slot) except -1:
+    # Borrowed pointers throughout: the loop reads the caller's objects and never writes their
+    # reference counts, which keeps the hot path free of stores into Python object headers.
     cdef Py_ssize_t i, n, header_at, length
     cdef int slot
     cdef Spec* s
@@ -802,8 +977,10 @@ cdef int _encode_nodes(Buf* b, object nodes, int parent_slot) except -1:
     cdef PyObject* tag_p
     cdef PyObject* value_p
     cdef long tag_l
+    cdef unsigned long long small
     cdef uint16_t tag
     cdef bint is_list
+    cdef int group = specs[parent_slot].group if parent_slot else -1
     if PyList_Check(nodes):
         is_list = True
         n = PyList_GET_SIZE(nodes)
@@ -813,28 +990,35 @@ cdef int _encode_nodes(Buf* b, object nodes, int parent_slot) except -1:
     else:
         _eerr(b, f"expected a list of (tag, value) nodes, got {type(nodes).__name__}", False, 0)
     for i in range(n):
-        # Re-read the size each time: a value's __index__ or __str__ could mutate the list.
+        # Re-read the size each time: a value's __str__ could have mutated the list.
         if is_list:
             if i >= PyList_GET_SIZE(nodes):
                 break
             node = PyList_GET_ITEM(nodes, i)
         else:
             node = PyTuple_GET_ITEM(nodes, i)
-        node_o = <object>node
-        if PyTuple_CheckExact(node_o) and PyTuple_GET_SIZE(node_o) == 2:
-            tag_o = <object>PyTuple_GET_ITEM(node_o, 0)
-            value = <object>PyTuple_GET_ITEM(node_o, 1)
-        elif (PyTuple_Check(node_o) or PyList_Check(node_o)) and len(node_o) == 2:
-            tag_o, value = node_o
+        if PyTuple_CheckExact(<object>node) and PyTuple_GET_SIZE(<object>node) == 2:
+            tag_p = PyTuple_GET_ITEM(<object>node, 0)
+            value_p = PyTuple_GET_ITEM(<object>node, 1)
+        elif (PyTuple_Check(<object>node) or PyList_Check(<object>node)) and len(<object>node) == 2:
+            # A list node can change under us: hold its items for the rest of this iteration.
+            pair = tuple(<object>node)
+            tag_p = PyTuple_GET_ITEM(pair, 0)
+            value_p = PyTuple_GET_ITEM(pair, 1)
         else:
             _eerr(b, "a node must be a (tag, value) pair", False, 0)
-        if PyBool_Check(tag_o) or not PyLong_Check(tag_o):
-            _eerr(b, f"a tag must be an int, not {type(tag_o).__name__}", False, 0)
-        tag_l = PyLong_AsLong(tag_o)
+        if fc_small_uint(tag_p, &small):
+            tag_l = <long>small if small <= 65535 else -1
+        elif PyLong_CheckExact(<object>tag_p):
+            tag_l = PyLong_AsLong(<object>tag_p)
+        elif PyBool_Check(<object>tag_p) or not PyLong_Check(<object>tag_p):
+            _eerr(b, f"a tag must be an int, not {type(<object>tag_p).__name__}", False, 0)
+        else:
+            tag_l = PyLong_AsLong(<object>tag_p)
         if tag_l == -1 and PyErr_Occurred() != NULL:
             PyErr_Clear()
         if tag_l < 0 or tag_l > 65535:
-            raise EncodeError(f"unknown tag {tag_o}", _path_tuple(b.path, b.depth) + (int(tag_o),))
+            raise EncodeError(f"unknown tag {<object>tag_p}", _path_tuple(b.path, b.depth) + (int(<object>tag_p),))
         tag = <uint16_t>tag_l
         slot = slot_of[tag]
         if slot == 0:
@@ -843,32 +1027,32 @@ cdef int _encode_nodes(Buf* b, object nodes, int parent_slot) except -1:
         if parent_slot:
             if s.document:
                 _eerr(b, f"document tag {tag} inside tag {specs[parent_slot].tag}", True, tag)
-            if specs[parent_slot].group >= 0 and not allowed[specs[parent_slot].group * MAX_SLOTS + slot]:
+            if group >= 0 and not allowed[group * MAX_SLOTS + slot]:
                 _eerr(b, f"tag {tag} is not allowed inside tag {specs[parent_slot].tag}", True, tag)
         if s.dtype == T_STLV:
             if b.depth >= MAX_DEPTH:
                 _eerr(b, "nesting too deep", True, tag)
-            _grow(b, 4)
+            _reserve(b, 4)
             header_at = b.len
             b.len += 4
             b.path[b.depth] = tag
             b.depth += 1
-            _encode_nodes(b, value, slot)
+            _encode_nodes(b, <object>value_p, slot)
             b.depth -= 1
             length = b.len - header_at - 4
             if length > s.max_length:
                 _eerr(b, f"tag {tag} is {length} bytes, more than its maximum {s.max_length}", True, tag)
             _put_header(b.p + header_at, tag, length)
         elif s.dtype == T_STRING:
-            _put_string(b, tag, s, value)
+            _put_string(b, tag, s, <object>value_p)
         elif s.dtype == T_UNIXTIME:
-            _put_unixtime(b, tag, s, value)
+            _put_unixtime(b, tag, s, <object>value_p)
         elif s.dtype == T_FVLN:
-            _put_fvln(b, tag, s, value)
+            _put_fvln(b, tag, s, <object>value_p)
         elif s.dtype == T_BYTES:
-            _put_bytes(b, tag, s, value)
+            _put_bytes(b, tag, s, <object>value_p)
         else:
-            _put_uint(b, tag, s, value)
+            _put_uint(b, tag, s, <object>value_p)
     return 0
 
 

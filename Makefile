@@ -1,0 +1,56 @@
+# fiscal_core — every target sets up what it needs from a fresh clone.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PYTEST  := $(BIN)/python -m pytest
+BENCH_ARGS := -p no:cacheprovider -o python_files='bench_*.py' -o testpaths=bench --benchmark-only
+
+.PHONY: install serve run test bench bench-smoke bench-compare fuzz fuzz-asan lint clean
+
+$(STAMP): pyproject.toml setup.py $(wildcard native/*/*.pyx native/*/*.c native/*/include/*.h native/*.py)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: the service on its embedded default (local data, sandbox registers, in-process OFD).
+serve run: $(STAMP)
+	$(BIN)/fiscal-core --help
+
+## The test suite (CI runs it with FISCAL_CORE_REQUIRE_EXTENSIONS=1, then FISCAL_CORE_NO_EXTENSIONS=1).
+test: $(STAMP)
+	$(PYTEST) -q
+
+## Benchmarks: every hot path, py vs native; JSON saved under .benchmarks/.
+bench: $(STAMP)
+	$(PYTEST) $(BENCH_ARGS) --benchmark-autosave --benchmark-columns=median,ops,rounds bench
+
+bench-smoke: $(STAMP)
+	$(PYTEST) $(BENCH_ARGS) --benchmark-disable bench
+
+bench-compare: $(STAMP)
+	$(PYTEST) $(BENCH_ARGS) --benchmark-compare --benchmark-compare-fail=median:10% bench
+
+## Full-size fuzzing of the native decoder (1,000,000 inputs), and the same under ASAN/UBSAN.
+fuzz: $(STAMP)
+	FISCAL_CORE_FUZZ_INPUTS=1000000 FISCAL_CORE_REQUIRE_EXTENSIONS=1 $(PYTEST) -q tests/test_tlv_fuzz.py
+
+fuzz-asan:
+	test -x .venv-asan/bin/python || $(PY) -m venv .venv-asan
+	.venv-asan/bin/python -m pip install --quiet --upgrade pip
+	FISCAL_CORE_SANITIZE=1 .venv-asan/bin/python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps .
+	.venv-asan/bin/python -m pip install --quiet '.[test]'
+	cd tests && LD_PRELOAD=$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so) \
+	  ASAN_OPTIONS=detect_leaks=0 FISCAL_CORE_REQUIRE_EXTENSIONS=1 \
+	  FISCAL_CORE_FUZZ_INPUTS=$${FISCAL_CORE_FUZZ_INPUTS:-1000000} \
+	  ../.venv-asan/bin/python -m pytest -q -p no:cacheprovider --rootdir=.. test_tlv_fuzz.py test_tlv_equivalence.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check fiscal_core tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf build dist *.egg-info fiscal_core/_native/*.so native/tlv/_tlv.c .benchmarks
