@@ -54,17 +54,31 @@ if _sanitize():
 else:
     compile_args += ["-O3"]
 
-ffibuilder = FFI()
-ffibuilder.cdef("\n".join(_cdef_of(h) for h in HEADERS))
-ffibuilder.set_source(
-    "fiscal_core._native._crypto",
-    "\n".join(f'#include "{h}"' for h in HEADERS),
-    # Absolute: ffibuilder.compile() builds from inside its tmpdir, setup.py from the project root.
-    sources=[os.path.join(CRYPTO, s) for s in SOURCES],
-    include_dirs=[INCLUDE],
-    extra_compile_args=compile_args,
-    extra_link_args=link_args,
-)
+
+
+def make_builder(absolute: bool = False) -> FFI:
+    """The builder. setuptools wants source paths relative to the project root (and runs from there);
+    ``ffibuilder.compile()`` changes into its tmpdir, so running this file alone needs absolute ones."""
+    root = os.path.dirname(HERE)
+
+    def path(*parts: str) -> str:
+        full = os.path.join(CRYPTO, *parts)
+        return full if absolute else os.path.relpath(full, root)
+
+    builder = FFI()
+    builder.cdef("\n".join(_cdef_of(h) for h in HEADERS))
+    builder.set_source(
+        "fiscal_core._native._crypto",
+        "\n".join(f'#include "{h}"' for h in HEADERS),
+        sources=[path(s) for s in SOURCES],
+        include_dirs=[path("include")],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+    return builder
+
+
+ffibuilder = make_builder()
 
 if __name__ == "__main__":
-    print(ffibuilder.compile(tmpdir=os.path.join(HERE, os.pardir, "build", "tmp-crypto"), verbose=True))
+    print(make_builder(absolute=True).compile(tmpdir=os.path.join(HERE, os.pardir, "build", "tmp-crypto"), verbose=True))
