@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST  := $(BIN)/python -m pytest
-BENCH_ARGS := -p no:cacheprovider -o python_files='bench_*.py' -o testpaths=bench --benchmark-only
+BENCH_ARGS := -p no:cacheprovider -o python_files='bench_*.py' -o python_functions='bench_* test_*' -o testpaths=bench
 
 .PHONY: install serve run test bench bench-smoke bench-compare fuzz fuzz-asan lint clean
 
@@ -26,13 +26,13 @@ test: $(STAMP)
 
 ## Benchmarks: every hot path, py vs native; JSON saved under .benchmarks/.
 bench: $(STAMP)
-	$(PYTEST) $(BENCH_ARGS) --benchmark-autosave --benchmark-columns=median,ops,rounds bench
+	$(PYTEST) $(BENCH_ARGS) --benchmark-only --benchmark-autosave --benchmark-columns=median,ops,rounds bench
 
 bench-smoke: $(STAMP)
-	$(PYTEST) $(BENCH_ARGS) --benchmark-disable bench
+	$(PYTEST) $(BENCH_ARGS) -q --benchmark-disable bench
 
 bench-compare: $(STAMP)
-	$(PYTEST) $(BENCH_ARGS) --benchmark-compare --benchmark-compare-fail=median:10% bench
+	$(PYTEST) $(BENCH_ARGS) --benchmark-only --benchmark-compare --benchmark-compare-fail=median:10% bench
 
 ## Full-size fuzzing of the native decoder (1,000,000 inputs), and the same under ASAN/UBSAN.
 fuzz: $(STAMP)
