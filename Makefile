@@ -41,8 +41,10 @@ fuzz: $(STAMP)
 fuzz-asan:
 	test -x .venv-asan/bin/python || $(PY) -m venv .venv-asan
 	.venv-asan/bin/python -m pip install --quiet --upgrade pip
-	FISCAL_CORE_SANITIZE=1 .venv-asan/bin/python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps .
 	.venv-asan/bin/python -m pip install --quiet '.[test]'
+	# then the sanitized build over it (a plain install of '.' afterwards would replace it)
+	FISCAL_CORE_SANITIZE=1 .venv-asan/bin/python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps .
+	nm -D .venv-asan/lib/python3*/site-packages/fiscal_core/_native/_tlv*.so | grep -q __asan_ || { echo "not an ASAN build" >&2; exit 1; }
 	cd tests && LD_PRELOAD=$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so) \
 	  ASAN_OPTIONS=detect_leaks=0 FISCAL_CORE_REQUIRE_EXTENSIONS=1 \
 	  FISCAL_CORE_FUZZ_INPUTS=$${FISCAL_CORE_FUZZ_INPUTS:-1000000} \

@@ -18,7 +18,7 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     from fiscal_core import __version__
-    from fiscal_core.cli import tlv_cmd
+    from fiscal_core.cli import drive_cmd, tlv_cmd
 
     parser = argparse.ArgumentParser(
         prog="fiscal-core",
@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fiscal-core {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     tlv_cmd.register(sub)
+    drive_cmd.register(sub)
     return parser
 
 
