@@ -1,0 +1,93 @@
+"""The physical ceilings the drive benchmarks are measured against: durable LMDB commits on this disk.
+
+    python bench/lmdb_ceiling.py [--seconds 2] [--dir /path/on/the/data/disk]
+
+Prints documents/s and ms per commit for 1 KiB-ish records committed durably (sync + metasync, no
+writemap) at batch sizes 1, 10, 100 and 1000, then the cost of many drives committing one document each:
+an environment per drive (sequential and with 8 threads) against one shared environment (a shard).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import lmdb
+
+RECORD = os.urandom(1200)
+
+
+def batches(base: str, seconds: float) -> None:
+    env = lmdb.open(os.path.join(base, "one"), map_size=1 << 31, max_dbs=4)
+    db = env.open_db(b"docs")
+    n = 0
+    for batch in (1, 10, 100, 1000):
+        commits = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            with env.begin(write=True, db=db) as txn:
+                for _ in range(batch):
+                    txn.put(n.to_bytes(4, "big"), RECORD, append=True)
+                    n += 1
+            commits += 1
+        dt = time.perf_counter() - t0
+        print(f"durable commit, batch {batch:5d}: {commits * batch / dt:10,.0f} records/s  {dt / commits * 1e3:7.3f} ms/commit")
+    env.close()
+
+
+def shards(base: str, seconds: float, drives: int = 64) -> None:
+    envs = [lmdb.open(os.path.join(base, f"d{i}"), map_size=1 << 28, max_dbs=4) for i in range(drives)]
+    dbs = [e.open_db(b"docs") for e in envs]
+    counters = [0] * drives
+    shard = lmdb.open(os.path.join(base, "shard"), map_size=1 << 31, max_dbs=4)
+    shard_db = shard.open_db(b"docs")
+
+    def commit(i: int, k: int) -> None:
+        with envs[i].begin(write=True, db=dbs[i]) as txn:
+            for _ in range(k):
+                txn.put(counters[i].to_bytes(4, "big"), RECORD, append=True)
+                counters[i] += 1
+
+    pool = ThreadPoolExecutor(8)
+    for k in (1, 10):
+        for label, run in (
+            ("env per drive, sequential", lambda: [commit(i, k) for i in range(drives)]),
+            ("env per drive, 8 threads ", lambda: list(pool.map(lambda i: commit(i, k), range(drives)))),
+        ):
+            rounds = 0
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                run()
+                rounds += 1
+            print(f"{label} {drives} drives x {k:2d}/commit: {rounds * drives * k / (time.perf_counter() - t0):9,.0f} records/s")
+        n = rounds = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            with shard.begin(write=True, db=shard_db) as txn:
+                for i in range(drives):
+                    for _ in range(k):
+                        txn.put(i.to_bytes(4, "big") + n.to_bytes(4, "big"), RECORD)
+                        n += 1
+            rounds += 1
+        print(f"one env (shard),           {drives} drives x {k:2d}/commit: {rounds * drives * k / (time.perf_counter() - t0):9,.0f} records/s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--dir", default=os.getcwd(), help="a directory on the disk to measure (default: here)")
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="lmdb-ceiling-", dir=args.dir)
+    try:
+        batches(base, args.seconds)
+        shards(base, args.seconds)
+    finally:
+        shutil.rmtree(base)
+
+
+if __name__ == "__main__":
+    main()
