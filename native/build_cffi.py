@@ -55,7 +55,6 @@ else:
     compile_args += ["-O3"]
 
 
-
 def make_builder(absolute: bool = False) -> FFI:
     """The builder. setuptools wants source paths relative to the project root (and runs from there);
     ``ffibuilder.compile()`` changes into its tmpdir, so running this file alone needs absolute ones."""

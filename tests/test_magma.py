@@ -1,5 +1,6 @@
 """Magma and its MAC: the standards' own examples, the independent ``gostcrypto`` package as an oracle, and
-native == twin on random keys, blocks, messages and MAC sizes.
+native == twin on random keys, blocks, messages and MAC sizes; the batch MAC (``cmac_many``) against a loop over
+``cmac``, for every batch size mod the C kernel's 4 and 2 lanes and for the lengths around the block edges.
 
 Both implementations run every case; "native" is skipped only when it is not built and
 ``FISCAL_CORE_REQUIRE_EXTENSIONS`` is unset (conftest makes it a failure otherwise).
@@ -13,6 +14,7 @@ block cipher: E(m || 80 00.. xor K2), K2 derived from E(0) (``test_oracle_short_
 
 from __future__ import annotations
 
+import array
 import inspect
 import itertools
 import os
@@ -42,6 +44,10 @@ MAC = bytes.fromhex("154e72102030c5bb")
 KEYS = st.binary(min_size=32, max_size=32)
 BLOCKS = st.binary(min_size=8, max_size=8)
 SIZES = st.integers(min_value=1, max_value=8)
+#: the edges of the MAC's block handling: empty, short (padded, K2), one block (K1), one block + 1, the drive's
+#: 32-byte digest, a long odd one
+EDGE_LENGTHS = (0, 1, 7, 8, 9, 32, 100)
+LENGTHS = st.one_of(st.sampled_from(EDGE_LENGTHS), st.integers(min_value=0, max_value=130))
 
 
 @pytest.fixture(scope="module", params=impl_params(MAGMA_NATIVE, MAGMA_TWIN))
@@ -203,6 +209,103 @@ def test_native_byte_kernels_match_u64_kernels() -> None:
     assert bytes(ffi.buffer(ks)) == bytes(ffi.sizeof("fc_magma_key"))
 
 
+# --- the batch MAC: cmac_many == a loop over cmac -----------------------------------------------------------------
+
+
+@given(key=KEYS, length=LENGTHS, data=st.data(), size=SIZES)
+def test_cmac_many_equal_lengths(key: bytes, length: int, data: st.DataObject, size: int) -> None:
+    py, native = both_impls(MAGMA_NATIVE, MAGMA_TWIN)
+    msg = st.binary(min_size=length, max_size=length)
+    msgs = data.draw(st.lists(msg, max_size=37), label="msgs")
+    expected = [native.cmac(key, m, size) for m in msgs]
+    assert native.cmac_many(key, msgs, size) == expected
+    assert py.cmac_many(key, msgs, size) == expected
+    assert native.MagmaKey(key).cmac_many(msgs, size) == py.MagmaKey(key).cmac_many(msgs, size)
+
+
+@given(key=KEYS, msgs=st.lists(LENGTHS.flatmap(lambda n: st.binary(min_size=n, max_size=n)), max_size=37))
+def test_cmac_many_mixed_lengths(key: bytes, msgs: list[bytes]) -> None:
+    # the native wrapper groups by length (one C call per length) and must put the MACs back in input order
+    py, native = both_impls(MAGMA_NATIVE, MAGMA_TWIN)
+    expected = [py.cmac(key, m) for m in msgs]
+    assert native.cmac_many(key, msgs) == expected
+    assert py.cmac_many(key, msgs) == expected
+
+
+def test_cmac_many_every_count_and_edge_length(magma: Any) -> None:
+    # every count 0..37 hits each lane split of the C kernel (groups of 4, a pair, a single) at every length
+    rng = random.Random(4242)
+    key = magma.MagmaKey(rng.randbytes(32))
+    for length in EDGE_LENGTHS:
+        pool = [rng.randbytes(length) for _ in range(37)]
+        macs = [key.cmac(m) for m in pool]
+        for count in range(38):
+            assert key.cmac_many(pool[:count]) == macs[:count], (length, count)
+
+
+def test_cmac_many_example_at_every_position(magma: Any) -> None:
+    # the standard's 32-byte example among 32-byte neighbours, in every lane of every group
+    rng = random.Random(1)
+    for count in (1, 2, 3, 4, 5, 6, 7, 9, 11):
+        for pos in range(count):
+            msgs = [rng.randbytes(32) for _ in range(count)]
+            msgs[pos] = MAC_MSG
+            macs = magma.cmac_many(KEY, msgs)
+            assert macs[pos] == MAC, (count, pos)
+            assert magma.cmac_many(KEY, msgs, 4)[pos] == MAC[:4]
+            assert macs == [magma.cmac(KEY, m) for m in msgs]
+
+
+def test_cmac_many_key_forms_and_containers(magma: Any) -> None:
+    expanded = magma.MagmaKey(KEY)
+    msgs = [MAC_MSG, PLAIN, b"", MAC_MSG[:9]]
+    expected = [oracle_mac(KEY, m) for m in msgs]
+    assert magma.cmac_many(KEY, msgs) == expected
+    assert magma.cmac_many(bytearray(KEY), tuple(msgs)) == expected
+    assert magma.cmac_many(expanded, msgs) == expected  # a MagmaKey skips the expansion
+    assert expanded.cmac_many(iter(msgs)) == expected  # any iterable
+    assert expanded.cmac_many(m for m in msgs) == expected
+    assert magma.cmac_many(KEY, [], 8) == []
+    assert magma.cmac_many(KEY, [b""] * 6, 3) == [oracle_mac(KEY, b"", 3)] * 6
+
+
+def test_cmac_many_buffer_types(magma: Any) -> None:
+    # lengths are byte lengths: a 4-item array('I') is one 16-byte message, grouped with the 16-byte bytes
+    expanded = magma.MagmaKey(KEY)
+    words = array.array("I", range(4))
+    msgs = [
+        MAC_MSG[:16],
+        bytearray(MAC_MSG[16:]),
+        memoryview(MAC_MSG)[3:19],  # unaligned start
+        words,
+        memoryview(bytearray(MAC_MSG)),
+        bytes(16),
+    ]
+    expected = [expanded.cmac(bytes(memoryview(m).cast("B"))) for m in msgs]
+    assert expanded.cmac_many(msgs) == expected
+    assert expanded.cmac_many(msgs, 5) == [m[:5] for m in expected]
+    assert expected[4] == MAC
+
+
+def test_native_cmac_many_kernel() -> None:
+    """fc_magma_cmac_many itself: writes exactly count words, accepts NULL msgs when nothing is read."""
+    both_impls(MAGMA_NATIVE, MAGMA_TWIN)
+    from fiscal_core._native._crypto import ffi, lib
+
+    ks = ffi.new("fc_magma_key *")
+    lib.fc_magma_expand_key(ks, KEY)
+    sentinel = 0xA5A5A5A5A5A5A5A5
+    for count in range(10):
+        out = ffi.new("uint64_t[]", [sentinel] * (count + 1))
+        lib.fc_magma_cmac_many(ks, MAC_MSG * count, len(MAC_MSG), count, out)
+        assert list(out) == [int.from_bytes(MAC, "big")] * count + [sentinel]
+    out = ffi.new("uint64_t[]", [sentinel] * 6)
+    lib.fc_magma_cmac_many(ks, ffi.NULL, 0, 5, out)
+    assert list(out) == [int.from_bytes(oracle_mac(KEY, b""), "big")] * 5 + [sentinel]
+    lib.fc_magma_cmac_many(ks, ffi.NULL, 32, 0, ffi.NULL)
+    lib.fc_magma_cmac_many(ks, ffi.NULL, 0, 0, ffi.NULL)
+
+
 # --- the key object -----------------------------------------------------------------------------------------------
 
 
@@ -261,6 +364,26 @@ BAD_CALLS: list[tuple[str, tuple[Any, ...], type[Exception]]] = [
     ("expand_key", ("k" * 32,), TypeError),
     ("expand_key", (list(KEY),), TypeError),
     ("MagmaKey", (bytes(33),), ValueError),
+    ("cmac_many", (KEY[:31], [b"m"]), ValueError),
+    ("cmac_many", (KEY.hex(), [b"m"]), TypeError),
+    ("cmac_many", (None, [b"m"]), TypeError),
+    ("cmac_many", (KEY, [b"m"], 0), ValueError),
+    ("cmac_many", (KEY, [b"m"], 9), ValueError),
+    ("cmac_many", (KEY, [b"m"], 4.0), TypeError),
+    ("cmac_many", (KEY, [b"m"], True), TypeError),
+    ("cmac_many", (KEY, [], 0), ValueError),  # the size is checked even for an empty batch
+    ("cmac_many", (KEY, b"one message"), TypeError),  # a message where a batch belongs
+    ("cmac_many", (KEY, bytearray(b"one message")), TypeError),
+    ("cmac_many", (KEY, memoryview(b"one message")), TypeError),
+    ("cmac_many", (KEY, "one message"), TypeError),
+    ("cmac_many", (KEY, None), TypeError),
+    ("cmac_many", (KEY, 12345), TypeError),
+    ("cmac_many", (KEY, [b"m", "m"]), TypeError),
+    ("cmac_many", (KEY, [b"m", None]), TypeError),
+    ("cmac_many", (KEY, [b"m", 7]), TypeError),
+    ("cmac_many", (KEY, [b"m", memoryview(MAC_MSG)[::2]]), BufferError),
+    ("cmac_many", (KEY[:5], "message", 0), ValueError),  # the key is checked first
+    ("cmac_many", (KEY, "message", 0), ValueError),  # then the size, then the batch
 ]
 
 
@@ -279,6 +402,11 @@ def test_bad_arguments(magma: Any, name: str, args: tuple[Any, ...], error: type
         ("cmac", (b"m", 0), ValueError),
         ("cmac", (b"m", None), TypeError),
         ("cmac", ("m",), TypeError),
+        ("cmac_many", ([b"m"], 0), ValueError),
+        ("cmac_many", ([b"m"], None), TypeError),
+        ("cmac_many", (b"m",), TypeError),
+        ("cmac_many", (["m"],), TypeError),
+        ("cmac_many", (None,), TypeError),
         ("encrypt_block", (PLAIN * 2,), ValueError),
         ("decrypt_block", (None,), TypeError),
     ],
@@ -293,7 +421,7 @@ def test_same_public_api() -> None:
     assert native.__all__ == py.__all__
     for name in py.__all__:
         assert inspect.signature(getattr(native, name)) == inspect.signature(getattr(py, name)), name
-    for name in ("encrypt_block", "decrypt_block", "cmac"):
+    for name in ("encrypt_block", "decrypt_block", "cmac", "cmac_many"):
         py_sig = inspect.signature(getattr(py.MagmaKey, name))
         assert inspect.signature(getattr(native.MagmaKey, name)) == py_sig, name
 
@@ -307,3 +435,4 @@ def test_selector_picks_native_when_built() -> None:
     chosen = _impl.implementations(MAGMA_NATIVE, MAGMA_TWIN)[magma.IMPLEMENTATION]
     assert magma.MagmaKey is chosen.MagmaKey
     assert magma.cmac is chosen.cmac
+    assert magma.cmac_many is chosen.cmac_many

@@ -9,21 +9,28 @@ Rules
   block is xored with K1, an incomplete or empty one is padded ``80 00 ..`` (procedure 3) and xored with K2; the MAC
   is the first ``size`` bytes (1..8) of the last CBC block.
 - :class:`MagmaKey` expands a key once (round keys and K1, K2) and is reused: ``encrypt_block``, ``decrypt_block``,
-  ``cmac(msg, size=8)``. Module functions ``expand_key``, ``encrypt_block``, ``decrypt_block`` and ``cmac`` take the
-  raw 32-byte key.
+  ``cmac(msg, size=8)``, ``cmac_many(msgs, size=8)``. Module functions ``expand_key``, ``encrypt_block``,
+  ``decrypt_block`` and ``cmac`` take the raw 32-byte key; ``cmac_many`` takes the raw key or a ``MagmaKey``.
+- Batch MAC (the drive's group commit: one key, many document digests): ``cmac_many(msgs, size)`` is exactly
+  ``[cmac(m, size) for m in msgs]``. Messages may differ in length; ``msgs`` is any iterable of bytes-like objects
+  but not a single one (a ``str``, ``bytes``, ``bytearray`` or ``memoryview`` as ``msgs`` raises ``TypeError``, it
+  would be a message passed where a batch belongs). ``size`` is checked even for an empty batch. The native kernel
+  is fastest on messages of equal length (see the wrapper).
 - Arguments: key, block and message are C-contiguous bytes-like objects (a ``str`` or other non-buffer raises
   ``TypeError``, a non-contiguous view ``BufferError``); a key that is not 32 bytes or a block that is not 8 bytes
   raises ``ValueError``; ``size`` must be an ``int`` (not ``bool``, else ``TypeError``) in 1..8 (else ``ValueError``).
-  Checks run key, then size, then data. A ``MagmaKey`` is not picklable (key material).
+  Checks run key, then size, then data (for a batch: the container, then each message in order). A ``MagmaKey``
+  is not picklable (key material).
 - The native wrapper :mod:`fiscal_core.crypto._magma_native` has the same names, signatures, results and errors.
 - Table lookups are not constant-time (true of every table-driven Magma, the native one included).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
-__all__ = ["MagmaKey", "cmac", "decrypt_block", "encrypt_block", "expand_key"]
+__all__ = ["MagmaKey", "cmac", "cmac_many", "decrypt_block", "encrypt_block", "expand_key"]
 
 _M32 = 0xFFFFFFFF
 
@@ -105,6 +112,11 @@ def _check_size(size: object) -> None:
         raise ValueError(f"a Magma MAC is 1..8 bytes, got size={size}")
 
 
+def _check_batch(msgs: object) -> None:
+    if isinstance(msgs, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"msgs must be a sequence of bytes-like objects, not a single {type(msgs).__name__!r}")
+
+
 class MagmaKey:
     """A Magma key expanded once: round keys K_1..K_32 and the CMAC subkeys K1, K2."""
 
@@ -147,6 +159,12 @@ class MagmaKey:
             c ^= int.from_bytes(last + b"\x80" + bytes(7 - len(last)), "big") ^ self._k2
         return _encrypt(rk, c).to_bytes(8, "big")[:size]
 
+    def cmac_many(self, msgs: Sequence[bytes | bytearray | memoryview], size: int = 8) -> list[bytes]:
+        """The MACs of a batch of messages, in order: ``[self.cmac(m, size) for m in msgs]``."""
+        _check_size(size)
+        _check_batch(msgs)
+        return [self.cmac(m, size) for m in msgs]
+
 
 def expand_key(key: bytes | bytearray | memoryview) -> MagmaKey:
     """Expand a 32-byte key for repeated use."""
@@ -166,3 +184,10 @@ def decrypt_block(key: bytes | bytearray | memoryview, block: bytes | bytearray 
 def cmac(key: bytes | bytearray | memoryview, msg: bytes | bytearray | memoryview, size: int = 8) -> bytes:
     """The GOST R 34.13-2015 MAC of ``msg`` under ``key``: its first ``size`` bytes (1..8)."""
     return MagmaKey(key).cmac(msg, size)
+
+
+def cmac_many(
+    key: bytes | bytearray | memoryview | MagmaKey, msgs: Sequence[bytes | bytearray | memoryview], size: int = 8
+) -> list[bytes]:
+    """The MACs of a batch of messages under ``key`` (raw 32 bytes, or a ``MagmaKey`` to skip the expansion)."""
+    return (key if isinstance(key, MagmaKey) else MagmaKey(key)).cmac_many(msgs, size)

@@ -9,7 +9,9 @@
  * the loop keeps the chaining value in registers and inlines the 32 rounds. A round is then bound by
  * latency, add -> index -> L1 load -> xor tree, about 10-11 cycles (on AMD Zen 4: ~80 MB/s of CMAC
  * per message at 3.5 GHz; hand-scheduled assembly reached only ~86). More throughput needs several
- * independent messages interleaved, not a faster single chain.
+ * independent messages interleaved, not a faster single chain: fc_magma_cmac_many runs 4 chains
+ * round by round (~250 MB/s in total here, 2 chains ~154); a round of 4 lanes is then bound by
+ * instruction throughput (~14 instructions per lane-round), so 8 lanes would only spill registers.
  */
 #include "fc_magma.h"
 
@@ -134,6 +136,74 @@ __attribute__((always_inline)) static inline uint64_t fc_magma_decrypt_inline(co
     return ((uint64_t)n1 << 32) | n2;
 }
 
+/*
+ * Two and four independent blocks at once, for fc_magma_cmac_many: the same rounds on each lane, lane
+ * after lane within a round, so the out-of-order core overlaps the lanes' latency chains.
+ */
+#define FC_MAGMA_R2X2(ka, kb) \
+    do { \
+        FC_MAGMA_ROUND(a2, a1, ka); \
+        FC_MAGMA_ROUND(b2, b1, ka); \
+        FC_MAGMA_ROUND(a1, a2, kb); \
+        FC_MAGMA_ROUND(b1, b2, kb); \
+    } while (0)
+
+__attribute__((always_inline)) static inline void fc_magma_encrypt_x2(const uint32_t k[8], uint64_t v[2])
+{
+    uint32_t a1 = (uint32_t)v[0], a2 = (uint32_t)(v[0] >> 32);
+    uint32_t b1 = (uint32_t)v[1], b2 = (uint32_t)(v[1] >> 32);
+    for (int rep = 0; rep < 3; rep++) {
+        FC_MAGMA_R2X2(k[0], k[1]);
+        FC_MAGMA_R2X2(k[2], k[3]);
+        FC_MAGMA_R2X2(k[4], k[5]);
+        FC_MAGMA_R2X2(k[6], k[7]);
+    }
+    FC_MAGMA_R2X2(k[7], k[6]);
+    FC_MAGMA_R2X2(k[5], k[4]);
+    FC_MAGMA_R2X2(k[3], k[2]);
+    FC_MAGMA_R2X2(k[1], k[0]);
+    v[0] = ((uint64_t)a1 << 32) | a2;
+    v[1] = ((uint64_t)b1 << 32) | b2;
+}
+
+#define FC_MAGMA_R2X4(ka, kb) \
+    do { \
+        FC_MAGMA_ROUND(a2, a1, ka); \
+        FC_MAGMA_ROUND(b2, b1, ka); \
+        FC_MAGMA_ROUND(c2, c1, ka); \
+        FC_MAGMA_ROUND(d2, d1, ka); \
+        FC_MAGMA_ROUND(a1, a2, kb); \
+        FC_MAGMA_ROUND(b1, b2, kb); \
+        FC_MAGMA_ROUND(c1, c2, kb); \
+        FC_MAGMA_ROUND(d1, d2, kb); \
+    } while (0)
+
+__attribute__((always_inline)) static inline void fc_magma_encrypt_x4(const uint32_t k[8], uint64_t v[4])
+{
+    uint32_t a1 = (uint32_t)v[0], a2 = (uint32_t)(v[0] >> 32);
+    uint32_t b1 = (uint32_t)v[1], b2 = (uint32_t)(v[1] >> 32);
+    uint32_t c1 = (uint32_t)v[2], c2 = (uint32_t)(v[2] >> 32);
+    uint32_t d1 = (uint32_t)v[3], d2 = (uint32_t)(v[3] >> 32);
+    /* unrolled: 4 lanes leave no register spare for a loop counter (~3% faster here) */
+#pragma GCC unroll 3
+    for (int rep = 0; rep < 3; rep++) {
+        FC_MAGMA_R2X4(k[0], k[1]);
+        FC_MAGMA_R2X4(k[2], k[3]);
+        FC_MAGMA_R2X4(k[4], k[5]);
+        FC_MAGMA_R2X4(k[6], k[7]);
+    }
+    FC_MAGMA_R2X4(k[7], k[6]);
+    FC_MAGMA_R2X4(k[5], k[4]);
+    FC_MAGMA_R2X4(k[3], k[2]);
+    FC_MAGMA_R2X4(k[1], k[0]);
+    v[0] = ((uint64_t)a1 << 32) | a2;
+    v[1] = ((uint64_t)b1 << 32) | b2;
+    v[2] = ((uint64_t)c1 << 32) | c2;
+    v[3] = ((uint64_t)d1 << 32) | d2;
+}
+
+#undef FC_MAGMA_R2X4
+#undef FC_MAGMA_R2X2
 #undef FC_MAGMA_R2
 #undef FC_MAGMA_ROUND
 #undef FC_MAGMA_KEEP
@@ -183,6 +253,24 @@ void fc_magma_decrypt_block(const fc_magma_key *ks, const uint8_t *in8, uint8_t 
     fc_magma_store_be64(out8, fc_magma_decrypt_inline(ks->k, fc_magma_load_be64(in8)));
 }
 
+/*
+ * The last block of a message, ready to be xored into the chain: a complete one (n == 8) xor K1, an
+ * incomplete or empty one (n = 0..7) padded by procedure 3 (34.13 section 4.1.3: 1 bit then zeros)
+ * xor K2. tail may be NULL only when n == 0.
+ */
+static inline uint64_t fc_magma_cmac_last(const fc_magma_key *ks, const uint8_t *tail, size_t n)
+{
+    if (n == 8) {
+        return fc_magma_load_be64(tail) ^ ks->mac_k1;
+    }
+    uint8_t buf[8] = {0};
+    if (n) {
+        memcpy(buf, tail, n);
+    }
+    buf[n] = 0x80;
+    return fc_magma_load_be64(buf) ^ ks->mac_k2;
+}
+
 uint64_t fc_magma_cmac_u64(const fc_magma_key *ks, const uint8_t *msg, size_t len)
 {
     uint32_t k[8];
@@ -194,20 +282,65 @@ uint64_t fc_magma_cmac_u64(const fc_magma_key *ks, const uint8_t *msg, size_t le
         msg += 8;
         len -= 8;
     }
-    uint64_t last;
-    if (len == 8) {
-        last = fc_magma_load_be64(msg) ^ ks->mac_k1;
-    } else {
-        /* padding procedure 3 (34.13 section 4.1.3): 1 bit then zeros; also the empty message */
-        uint8_t buf[8] = {0};
-        if (len) {
-            memcpy(buf, msg, len);
-        }
-        buf[len] = 0x80;
-        last = fc_magma_load_be64(buf) ^ ks->mac_k2;
-    }
-    c = fc_magma_encrypt_inline(k, c ^ last);
+    c = fc_magma_encrypt_inline(k, c ^ fc_magma_cmac_last(ks, msg, len));
     return c;
+}
+
+/*
+ * count messages of msg_len bytes each: all have the same number of blocks and the same kind of last
+ * block, so a group of lanes walks its messages in lockstep. Groups of 4, then one group of 2 (count
+ * mod 4 >= 2), then a single chain for an odd last message.
+ */
+void fc_magma_cmac_many(const fc_magma_key *ks, const uint8_t *msgs, size_t msg_len, size_t count, uint64_t *out)
+{
+    if (count == 0) {
+        return;
+    }
+    if (msg_len == 0) {
+        /* all empty: one MAC; and msgs may be NULL, where msgs + i * 0 would not be defined */
+        uint64_t mac = fc_magma_cmac_u64(ks, NULL, 0);
+        for (size_t i = 0; i < count; i++) {
+            out[i] = mac;
+        }
+        return;
+    }
+    uint32_t k[8];
+    memcpy(k, ks->k, sizeof k);
+    const size_t head = (msg_len - 1) / 8 * 8; /* the plain CBC blocks: all but the last */
+    const size_t tail = msg_len - head;         /* the last block's 1..8 bytes */
+    size_t i = 0;
+    for (; count - i >= 4; i += 4) {
+        const uint8_t *p = msgs + i * msg_len;
+        uint64_t c[4] = {0, 0, 0, 0};
+        for (size_t off = 0; off < head; off += 8) {
+            for (size_t j = 0; j < 4; j++) {
+                c[j] ^= fc_magma_load_be64(p + j * msg_len + off);
+            }
+            fc_magma_encrypt_x4(k, c);
+        }
+        for (size_t j = 0; j < 4; j++) {
+            c[j] ^= fc_magma_cmac_last(ks, p + j * msg_len + head, tail);
+        }
+        fc_magma_encrypt_x4(k, c);
+        memcpy(out + i, c, sizeof c);
+    }
+    if (count - i >= 2) {
+        const uint8_t *p = msgs + i * msg_len;
+        uint64_t c[2] = {0, 0};
+        for (size_t off = 0; off < head; off += 8) {
+            c[0] ^= fc_magma_load_be64(p + off);
+            c[1] ^= fc_magma_load_be64(p + msg_len + off);
+            fc_magma_encrypt_x2(k, c);
+        }
+        c[0] ^= fc_magma_cmac_last(ks, p + head, tail);
+        c[1] ^= fc_magma_cmac_last(ks, p + msg_len + head, tail);
+        fc_magma_encrypt_x2(k, c);
+        memcpy(out + i, c, sizeof c);
+        i += 2;
+    }
+    if (i < count) {
+        out[i] = fc_magma_cmac_u64(ks, msgs + i * msg_len, msg_len);
+    }
 }
 
 int fc_magma_cmac(const fc_magma_key *ks, const uint8_t *msg, size_t len, uint8_t *out, size_t out_len)

@@ -12,6 +12,11 @@
  *   writes nothing when out_len is out of range. msg may be NULL only when len == 0.
  * - The *_u64 forms take and return blocks as big-endian 64-bit integers (block bytes b0..b7 ->
  *   b0 << 56 | ... | b7): the Python wrapper uses them to avoid output buffers.
+ * - fc_magma_cmac_many MACs count messages of msg_len bytes each, laid out back to back in msgs
+ *   (message i at msgs + i * msg_len), and writes the full 8-byte MAC of message i to out[i] in the
+ *   *_u64 form: out[i] == fc_magma_cmac_u64(ks, msgs + i * msg_len, msg_len). It runs up to 4 chains
+ *   interleaved (group commit of the drive: many 32-byte digests under one key). msgs may be NULL
+ *   when msg_len == 0 or count == 0, out when count == 0; the buffers must not overlap.
  * - Table lookups are not constant-time (like every table Magma); the key is a drive's own, and the
  *   service does not expose timing to the key holder's adversaries at this layer.
  *
@@ -38,6 +43,7 @@ uint64_t fc_magma_encrypt_u64(const fc_magma_key *ks, uint64_t block);
 uint64_t fc_magma_decrypt_u64(const fc_magma_key *ks, uint64_t block);
 int fc_magma_cmac(const fc_magma_key *ks, const uint8_t *msg, size_t len, uint8_t *out, size_t out_len);
 uint64_t fc_magma_cmac_u64(const fc_magma_key *ks, const uint8_t *msg, size_t len);
+void fc_magma_cmac_many(const fc_magma_key *ks, const uint8_t *msgs, size_t msg_len, size_t count, uint64_t *out);
 /* cffi-cdef-end */
 
 #endif /* FC_MAGMA_H */
