@@ -16,7 +16,7 @@ import random
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ["receipt_tree", "receipt_trees"]
+__all__ = ["identity", "receipt", "receipt_tree", "receipt_trees", "receipts"]
 
 _NAMES = [
     "Молоко ПРОСТОКВ.паст.3,2%930мл",
@@ -130,3 +130,86 @@ def receipt_tree(n_items: int = 10, seed: int = 0, fd_number: int = 1) -> list[t
 
 def receipt_trees(count: int, n_items: int = 10, seed: int = 0) -> list[list[tuple[int, Any]]]:
     return [receipt_tree(n_items, seed + i, fd_number=i + 1) for i in range(count)]
+
+
+# --------------------------------------------------------------------------- model objects (drive input)
+
+
+def identity(
+    fn_number: str = "9999078900005488",
+    *,
+    ffd: int = 4,
+    inn: str = "5544332219",
+    first10: str = "0000000001",
+    kkt_serial: str = "00000000000001",
+    user_name: str = 'ООО "Песочница"',
+) -> Any:
+    """A registered register's identity (sandbox-like INN, a 9999 test drive, the RNM by its CRC rule)."""
+    from fiscal_core.ffd.documents import DriveIdentity
+    from fiscal_core.ffd.enums import FfdVersion, TaxSystem
+    from fiscal_core.ffd.identifiers import registration_number
+
+    return DriveIdentity(
+        fn_number=fn_number,
+        registration_number=registration_number(first10, inn, kkt_serial),
+        user_inn=inn,
+        user_name=user_name,
+        kkt_serial=kkt_serial,
+        ffd_version=FfdVersion(ffd),
+        ofd_inn="7704211201",
+        ofd_name='ООО "ОФД-эмулятор"',
+        settlement_address="127000, г. Москва, ул. Облачная, д. 1",
+        settlement_place="shop.example.ru",
+        tax_systems=TaxSystem.OSN | TaxSystem.USN_INCOME,
+        kkt_version="FC 0.1",
+        sender_email="noreply@shop.example.ru",
+        internet_only=True,
+    )
+
+
+def receipt(n_items: int = 10, seed: int = 0, *, ffd: int = 4, sign: int = 1) -> Any:
+    """A validated sale (or ``sign``) receipt of ``n_items`` as the drive takes it (:class:`~fiscal_core.ffd.receipt.Receipt`)."""
+    from fiscal_core.ffd.enums import ItemSubject, MeasureUnit, PaymentMethod, SettlementSign, TaxSystem, VatRate
+    from fiscal_core.ffd.receipt import Item, MarkingCode, Payments, Receipt, item_sum
+
+    rng = random.Random(seed * 1_000_003 + n_items * 7 + ffd)
+    items = []
+    for k in range(n_items):
+        name = f"{k + 1}:{rng.randrange(10**6, 10**7)} {rng.choice(_NAMES)}"
+        weighed = "вес" in name
+        price = rng.randrange(2_900, 89_900, 100) - 1
+        qty: int | Decimal = Decimal(rng.randrange(150, 2_500)).scaleb(-3) if weighed else rng.choice((1, 1, 1, 2, 3))
+        marked = ffd == 4 and not weighed and qty == 1 and rng.random() < 0.2
+        fields: dict[str, Any] = {
+            "name": name[:128],
+            "price": price,
+            "quantity": qty,
+            "sum": item_sum(price, qty),
+            "vat": rng.choice((VatRate.VAT10, VatRate.VAT22, VatRate.VAT22)) if ffd == 4 else VatRate.VAT20,
+            "subject": ItemSubject.MARKED if marked else ItemSubject.GOODS,
+            "method": PaymentMethod.FULL_SETTLEMENT,
+        }
+        if ffd == 4:
+            fields["measure"] = MeasureUnit.KILOGRAM if weighed else MeasureUnit.PIECE
+        else:
+            fields["unit_name"] = "кг" if weighed else "шт"
+        if marked:
+            gtin = rng.choice(_GTINS)
+            serial = "".join(rng.choice(_SERIAL_ALPHABET) for _ in range(13))
+            fields.update(marking=MarkingCode(kind=1305, code=f"01{gtin}21{serial}"), marking_mode=0, check_result=15)
+        items.append(Item(**fields))
+    total = sum(i.sum for i in items)
+    return Receipt(
+        settlement_sign=SettlementSign(sign),
+        tax_system=TaxSystem.OSN,
+        items=tuple(items),
+        payments=Payments(electronic=total),
+        total=total,
+        client_contact="buyer@example.ru",
+        cashier="Кассир Иванова А.П.",
+        internet=True,
+    )
+
+
+def receipts(count: int, n_items: int = 10, seed: int = 0, *, ffd: int = 4) -> list[Any]:
+    return [receipt(n_items, seed + i, ffd=ffd) for i in range(count)]

@@ -87,7 +87,7 @@ def test_real_receipt_decodes_to_its_fns_values(tlv_impl: Any) -> None:
 
 def test_real_receipt_values_match_vector_listing(tlv_impl: Any) -> None:
     """Every leaf decodes to a value that re-encodes to exactly the listed bytes."""
-    (_, doc), = tlv_impl.decode(RAW)
+    ((_, doc),) = tlv_impl.decode(RAW)
     listing = PEREKRESTOK["decoded"]["tlv"]
     assert [t for t, _ in doc] == [e["tag"] for e in listing]
     for (tag, value), entry in zip(doc, listing, strict=True):
@@ -103,7 +103,7 @@ def test_real_receipt_reencodes_exactly(tlv_impl: Any) -> None:
 
 
 def test_real_receipt_qr_fields() -> None:
-    (_, doc), = tlv.decode(RAW)
+    ((_, doc),) = tlv.decode(RAW)
     top = dict(doc)
     t = top[1012].strftime("%Y%m%dT%H%M")
     s = f"{top[1020] // 100}.{top[1020] % 100:02d}"
@@ -252,7 +252,7 @@ def test_nested_document_and_foreign_child(tlv_impl: Any) -> None:
 
 
 def test_path_inside_item(tlv_impl: Any) -> None:
-    (_, doc), = tlv_impl.decode(RAW)
+    ((_, doc),) = tlv_impl.decode(RAW)
     i = next(i for i, (t, _) in enumerate(doc) if t == 1059)
     bad = list(doc)
     bad[i] = (1059, [(1030, "x"), (1079, 1)])

@@ -1,0 +1,132 @@
+"""The fiscal sign (ФП, tag 1077) and the message sign (ФПС) of an emulated fiscal drive.
+
+A real ФН's algorithms and keys are secret (reference §8); this emulation follows the public shape with a
+real GOST primitive, so its signs are structurally exact and verifiable by whoever holds the drive secret:
+
+- Keys: a 32-byte drive secret gives two keys, each HMAC-SHA256(secret, label): the *document key* (the
+  fiscal sign) and the *message key* (the message sign for the OFD). A key never signs the other's data.
+- ФП: a MAC with the document key over the canonical fields a receipt check has (QR parameters), laid out
+  as ``form (1) | FN number (16 ASCII) | FD number (u32 BE) | time (u32 BE, local wall-clock seconds since
+  1970 truncated to the minute, because a QR string may omit seconds) | settlement sign (1) | total
+  (u64 BE kopecks)``; the printed sign is the first 4 MAC bytes read big-endian, and 1077 is
+  ``31 04`` (receipts) or ``21 04`` (reports) + those 4 bytes.
+- ФПС: ``81 06`` + the first 6 bytes of a MAC with the message key over SHA-256 of the whole document
+  STLV (digest first: a long document costs one fast hash, not a long cipher run).
+- The MAC is CMAC over Magma (GOST R 34.13-2015 / 34.12-2015); HMAC-SHA256 is the configurable alternative.
+
+The documents this signs are emulated ones: they never verify at the tax service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Sequence
+from typing import Literal
+
+from fiscal_core.crypto import magma
+from fiscal_core.ffd.tlv import MESSAGE_SIGN_PREFIX, fiscal_sign_bytes
+
+__all__ = ["ALGORITHMS", "FiscalSigner", "canonical_fields", "minute_seconds"]
+
+Algorithm = Literal["magma-cmac", "hmac-sha256"]
+ALGORITHMS: tuple[Algorithm, ...] = ("magma-cmac", "hmac-sha256")
+
+_DOCUMENT_KEY_LABEL = b"fiscal_core/v1/document-key"
+_MESSAGE_KEY_LABEL = b"fiscal_core/v1/message-key"
+_EPOCH = dt.datetime(1970, 1, 1)
+# Forms a receipt check can name: a QR string does not say whether it is a receipt or a correction.
+_CHECKABLE_FORMS = (3, 31, 4, 41)
+
+
+def minute_seconds(when: dt.datetime) -> int:
+    """Local wall-clock seconds since 1970, truncated to the minute."""
+    if when.tzinfo is not None:
+        raise ValueError("the fiscal sign covers the local wall-clock time: pass a naive datetime")
+    delta = when.replace(second=0, microsecond=0) - _EPOCH
+    return delta.days * 86400 + delta.seconds
+
+
+def canonical_fields(form: int, fn_number: str, fd_number: int, when: dt.datetime, settlement_sign: int, total: int) -> bytes:
+    """The exact bytes the fiscal sign covers (see the module docstring)."""
+    fn = fn_number.encode("ascii")
+    if len(fn) != 16 or not fn.isdigit():
+        raise ValueError("an FN number is 16 digits")
+    return (
+        bytes((form,))
+        + fn
+        + fd_number.to_bytes(4, "big")
+        + minute_seconds(when).to_bytes(4, "big")
+        + bytes((settlement_sign,))
+        + total.to_bytes(8, "big")
+    )
+
+
+class FiscalSigner:
+    """Signs for one drive. Holds expanded keys; cheap to call, safe to share between threads."""
+
+    __slots__ = ("_doc_hmac", "_doc_key", "_msg_hmac", "_msg_key", "algorithm", "fn_number")
+
+    def __init__(self, secret: bytes, fn_number: str, algorithm: Algorithm = "magma-cmac") -> None:
+        if len(secret) < 16:
+            raise ValueError("a drive secret has at least 16 bytes")
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown fiscal sign algorithm {algorithm!r}; use one of {ALGORITHMS}")
+        self.algorithm = algorithm
+        self.fn_number = fn_number
+        doc_key = hmac.new(secret, _DOCUMENT_KEY_LABEL, hashlib.sha256).digest()
+        msg_key = hmac.new(secret, _MESSAGE_KEY_LABEL, hashlib.sha256).digest()
+        self._doc_hmac = doc_key
+        self._msg_hmac = msg_key
+        self._doc_key = magma.MagmaKey(doc_key) if algorithm == "magma-cmac" else None
+        self._msg_key = magma.MagmaKey(msg_key) if algorithm == "magma-cmac" else None
+
+    def __repr__(self) -> str:
+        return f"FiscalSigner(fn_number={self.fn_number!r}, algorithm={self.algorithm!r})"
+
+    def _doc_mac(self, data: bytes) -> bytes:
+        if self._doc_key is not None:
+            return self._doc_key.cmac(data, 8)
+        return hmac.new(self._doc_hmac, data, hashlib.sha256).digest()[:8]
+
+    def _msg_mac(self, digest: bytes) -> bytes:
+        if self._msg_key is not None:
+            return self._msg_key.cmac(digest, 8)
+        return hmac.new(self._msg_hmac, digest, hashlib.sha256).digest()[:8]
+
+    def fiscal_sign(self, form: int, fd_number: int, when: dt.datetime, settlement_sign: int = 0, total: int = 0) -> int:
+        """The printed fiscal sign (≤ 10 digits): 32 bits of the document-key MAC."""
+        mac = self._doc_mac(canonical_fields(form, self.fn_number, fd_number, when, settlement_sign, total))
+        return int.from_bytes(mac[:4], "big")
+
+    def tag_1077(self, form: int, fd_number: int, when: dt.datetime, settlement_sign: int = 0, total: int = 0) -> bytes:
+        """The 6-byte value of tag 1077."""
+        return fiscal_sign_bytes(self.fiscal_sign(form, fd_number, when, settlement_sign, total), form)
+
+    def message_sign(self, document: bytes) -> bytes:
+        """``81 06`` + 6 MAC bytes over SHA-256 of the document STLV."""
+        return MESSAGE_SIGN_PREFIX + self._msg_mac(hashlib.sha256(document).digest())[:6]
+
+    def message_signs(self, documents: Sequence[bytes]) -> list[bytes]:
+        """Message signs of many documents at once (the group-commit path)."""
+        digests = [hashlib.sha256(d).digest() for d in documents]
+        many = getattr(self._msg_key, "cmac_many", None)
+        if many is not None:
+            return [MESSAGE_SIGN_PREFIX + mac[:6] for mac in many(digests, 8)]
+        return [MESSAGE_SIGN_PREFIX + self._msg_mac(d)[:6] for d in digests]
+
+    def verify(self, fd_number: int, when: dt.datetime, total: int, settlement_sign: int, fp: int) -> bool:
+        """Does ``fp`` sign these receipt-check fields (QR ``i``, ``t``, ``s``, ``n``)? Constant-time compare."""
+        if not 0 <= fp <= 0xFFFFFFFF or not 0 <= fd_number <= 0xFFFFFFFF or not 0 <= total < 2**64:
+            return False
+        if not 0 <= settlement_sign <= 255:
+            return False
+        for form in _CHECKABLE_FORMS:
+            want = self.fiscal_sign(form, fd_number, when, settlement_sign, total)
+            if hmac.compare_digest(want.to_bytes(4, "big"), fp.to_bytes(4, "big")):
+                return True
+        return False
+
+    def verify_message_sign(self, document: bytes, sign: bytes) -> bool:
+        return hmac.compare_digest(self.message_sign(document), bytes(sign))

@@ -1,0 +1,503 @@
+"""``FiscalDrive``: an emulated ФН that numbers, signs and keeps fiscal documents in LMDB.
+
+Rules
+- One gapless FD counter (1040) across all document types; the shift number (1038) grows at each shift
+  open; the receipt number (1042) restarts every shift. The counter, the record, the counters and the
+  outbox entry of a document are committed in one durable transaction (:mod:`.store`): after a crash a
+  document is either fully there or its number was never used.
+- Every document is checked against the drive's phase and legal limits before it gets a number
+  (:mod:`.state`); a refusal is a typed :class:`~fiscal_core.drive.errors.DriveError` with the ФН code.
+- Group commit: :meth:`FiscalDrive.append_many` issues many documents with one durable sync; a request the
+  drive refuses takes no number and the others go on. The fleet prepares batches of several drives of
+  one store and commits them together (:meth:`prepare`, :meth:`FiscalDrive.commit_prepared`).
+- Time comes from an injected clock (UTC seconds); a document dated before the drive's last one is refused.
+- Sans network: confirmations from the OFD arrive through :meth:`confirm`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from fiscal_core.crypto.sign import FiscalSigner
+from fiscal_core.drive import records
+from fiscal_core.drive.errors import (
+    ArchiveFull,
+    DriveClosed,
+    DriveError,
+    KeysExpired,
+    OfdWaitExhausted,
+    ShiftExpired,
+    TimeWentBack,
+    WrongState,
+)
+from fiscal_core.drive.state import (
+    CLOSING_RESERVE,
+    DAY,
+    OFD_WAIT_LIMIT,
+    OFD_WARNING_AFTER,
+    SHIFT_LIMIT,
+    DriveConfig,
+    DriveState,
+    check_timezone,
+    local_time,
+)
+from fiscal_core.drive.store import DriveStore
+from fiscal_core.ffd import documents, tlv
+from fiscal_core.ffd.counters import Counters
+from fiscal_core.ffd.documents import DriveIdentity, Header, Warnings
+from fiscal_core.ffd.receipt import Correction, Receipt
+
+__all__ = ["FiscalDrive", "Issued", "Prepared", "make_fn_number"]
+
+Clock = Callable[[], float]
+_CONFIG = "config"
+_STATE = "state"
+
+
+def make_fn_number(serial: int | None = None) -> str:
+    """A 16-digit drive number starting with 9999, as test drives do: never mistaken for a production one."""
+    if serial is None:
+        serial = secrets.randbelow(10**12)
+    return f"9999{serial:012d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A document the drive has issued and stored."""
+
+    fd_number: int
+    form: int
+    when: Any  # naive local datetime (tag 1012)
+    fiscal_sign: int  # printed ФП
+    shift_number: int
+    receipt_number: int  # 1042, 0 for reports
+    total: int
+    tlv: bytes
+    message_sign: bytes
+    fn_number: str
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Documents built and signed but not yet written: the unit of a (cross-drive) group commit."""
+
+    drive: FiscalDrive
+    state: DriveState
+    issued: list[Issued] = field(default_factory=list)
+    results: list[Issued | DriveError] = field(default_factory=list)
+    now_utc: int = 0
+
+
+class FiscalDrive:
+    """One emulated fiscal drive inside a :class:`DriveStore`."""
+
+    def __init__(self, store: DriveStore, drive_id: int, config: DriveConfig, state: DriveState, clock: Clock) -> None:
+        self.store = store
+        self.drive_id = drive_id
+        self.config = config
+        self.state = state
+        self.clock = clock
+        self.signer = FiscalSigner(config.secret, config.fn_number, config.sign_algorithm)
+        self._lock = threading.RLock()
+        self._oldest_unsent: int | None = None
+        self._oldest_known = False
+
+    # ------------------------------------------------------------------ making and opening
+
+    @classmethod
+    def create(
+        cls,
+        store: DriveStore | str | os.PathLike[str],
+        identity: DriveIdentity,
+        *,
+        capacity: int = 250_000,
+        validity_days: int = 1110,
+        timezone: str = "Europe/Moscow",
+        sign_algorithm: str = "magma-cmac",
+        secret: bytes | None = None,
+        clock: Clock = time.time,
+        register: bool = True,
+    ) -> FiscalDrive:
+        """A new drive for ``identity`` (its ``fn_number`` names the drive); registered unless told not to."""
+        if not isinstance(store, DriveStore):
+            store = DriveStore(store)
+        if capacity < CLOSING_RESERVE + 2:
+            raise ValueError("a drive needs room for at least a registration and its closing reports")
+        config = DriveConfig(
+            fn_number=identity.fn_number,
+            secret=secret or secrets.token_bytes(32),
+            capacity=capacity,
+            validity_days=validity_days,
+            timezone=check_timezone(timezone),
+            sign_algorithm=sign_algorithm,  # type: ignore[arg-type]
+            created_utc=int(clock()),
+        )
+        state = DriveState(identity=identity)
+        with store.write() as txn:
+            drive_id = store.add_drive(txn, identity.fn_number)
+            store.put_meta(txn, drive_id, _CONFIG, msgspec.msgpack.encode(config))
+            store.put_meta(txn, drive_id, _STATE, msgspec.msgpack.encode(state))
+        drive = cls(store, drive_id, config, state, clock)
+        if register:
+            drive.register()
+        return drive
+
+    @classmethod
+    def open(
+        cls, store: DriveStore | str | os.PathLike[str], fn_number: str | None = None, *, clock: Clock = time.time
+    ) -> FiscalDrive:
+        """Open a drive of ``store``; ``fn_number`` may be omitted when the store holds exactly one."""
+        if not isinstance(store, DriveStore):
+            store = DriveStore(store)
+        ids = store.drive_ids()
+        if fn_number is None:
+            if len(ids) != 1:
+                raise ValueError(f"{store.path} holds {len(ids)} drives; name one of {sorted(ids)}")
+            fn_number = next(iter(ids))
+        if fn_number not in ids:
+            raise KeyError(f"no drive {fn_number} in {store.path}")
+        drive_id = ids[fn_number]
+        with store.read() as txn:
+            config = msgspec.msgpack.decode(store.get_meta(txn, drive_id, _CONFIG) or b"", type=DriveConfig)
+            state = msgspec.msgpack.decode(store.get_meta(txn, drive_id, _STATE) or b"", type=DriveState)
+        return cls(store, drive_id, config, state, clock)
+
+    @property
+    def fn_number(self) -> str:
+        return self.config.fn_number
+
+    @property
+    def identity(self) -> DriveIdentity:
+        assert self.state.identity is not None
+        return self.state.identity
+
+    # ------------------------------------------------------------------ limits
+
+    def _oldest_unsent_utc(self) -> int | None:
+        if not self._oldest_known:
+            with self.store.read() as txn:
+                first = next(self.store.outbox(txn, self.drive_id, limit=1), None)
+            self._oldest_unsent = first[1] if first else None
+            self._oldest_known = True
+        return self._oldest_unsent
+
+    def _check(self, st: DriveState, form: int, now: int) -> None:
+        """Refuse what a real ФН would refuse, before a number is spent."""
+        if st.phase == "closed":
+            raise DriveClosed(f"drive {self.fn_number} is closed")
+        if now < st.last_doc_utc:
+            raise TimeWentBack(f"the clock is {st.last_doc_utc - now} s behind the drive's last document")
+        if form == 1:
+            if st.phase != "ready":
+                raise WrongState("the drive is already registered")
+            return
+        if st.phase != "fiscal":
+            raise WrongState("the drive is not registered yet")
+        closing = form in (5, 6)
+        if st.next_fd > self.config.capacity - CLOSING_RESERVE and not (
+            (form == 5 and st.next_fd <= self.config.capacity - 1) or (form == 6 and st.next_fd <= self.config.capacity)
+        ):
+            raise ArchiveFull(f"drive {self.fn_number} has issued {st.next_fd - 1} of {self.config.capacity} documents")
+        if now >= st.registered_utc + self.config.validity_days * DAY and not closing:
+            raise KeysExpired(f"the keys of drive {self.fn_number} expired after {self.config.validity_days} days")
+        oldest = self._oldest_unsent_utc()
+        if oldest is not None and now - oldest >= OFD_WAIT_LIMIT and form != 6:
+            raise OfdWaitExhausted(
+                f"a document has waited {(now - oldest) // DAY} days for the OFD's confirmation: drive blocked"
+            )
+        if form in (3, 31):
+            if not st.shift_open:
+                raise WrongState("no shift is open")
+            if now - st.shift_opened_utc > SHIFT_LIMIT:
+                raise ShiftExpired("the shift is older than 24 hours: close it before new receipts")
+        elif form == 2 and st.shift_open:
+            raise WrongState("a shift is already open")
+        elif form == 5 and not st.shift_open:
+            raise WrongState("no shift is open")
+        elif form in (6, 11) and st.shift_open:
+            raise WrongState("close the shift first")
+
+    def warnings(self, st: DriveState | None = None, now: int | None = None) -> Warnings:
+        st = st or self.state
+        now = int(self.clock()) if now is None else now
+        days_left = (st.registered_utc + self.config.validity_days * DAY - now) // DAY if st.registered_utc else 10**6
+        oldest = self._oldest_unsent_utc()
+        return Warnings(
+            fn_resource_30_days=days_left <= 30,
+            urgent_replacement_3_days=days_left <= 3,
+            memory_full_90_percent=(st.next_fd - 1) >= 0.9 * self.config.capacity,
+            ofd_timeout=oldest is not None and now - oldest >= OFD_WARNING_AFTER,
+        )
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self, st: DriveState, form: int, now: int, payload: Any) -> Issued:
+        self._check(st, form, now)
+        when = local_time(now, self.config.timezone)
+        fd = st.next_fd
+        ident = st.identity
+        assert ident is not None
+        sign = total = 0
+        receipt_number = 0
+        if form in (3, 31):
+            sign, total = payload.settlement_sign, payload.total
+        fs = self.signer.tag_1077(form, fd, when, sign, total)
+        if form == 2:
+            shift_number = st.shift_number + 1
+        else:
+            shift_number = st.shift_number
+        header = Header(fd_number=fd, when=when, shift_number=shift_number)
+        days_left = self._days_left(st, now)
+        if form == 1:
+            node = documents.registration_report(ident, header, fs, key_resource_days=self.config.validity_days)
+        elif form == 11:
+            reasons, new_identity = payload
+            if new_identity is not None:
+                if new_identity.fn_number != self.fn_number:
+                    raise ValueError("a re-registration keeps the drive's FN number; a new drive is a new drive")
+                ident = st.identity = new_identity
+            node = documents.registration_report(
+                ident, header, fs, reregistration_reasons=reasons, key_resource_days=days_left,
+                drive_counters=st.drive_counters,
+            )
+        elif form == 2:
+            node = documents.shift_open(ident, header, fs, cashier=payload, warnings=self.warnings(st, now))
+        elif form == 3:
+            receipt_number = st.receipt_number + 1
+            node = documents.receipt(ident, header, fs, payload, receipt_number=receipt_number)
+        elif form == 31:
+            receipt_number = st.receipt_number + 1
+            node = documents.correction_receipt(ident, header, fs, payload, receipt_number=receipt_number)
+        elif form == 21:
+            node = self._status_report(st, header, fs, days_left)
+        elif form == 5:
+            node = self._shift_close(st, header, fs, now)
+        elif form == 6:
+            node = documents.drive_close(ident, header, fs, drive_counters=st.drive_counters)
+        else:  # pragma: no cover - callers pass known forms
+            raise ValueError(f"the drive does not issue form {form}")
+        data = tlv.encode([node])
+        # State after this document (the caller swaps it in only after the commit).
+        st.next_fd = fd + 1
+        st.last_doc_utc = now
+        if form == 1:
+            st.phase = "fiscal"
+            st.registered_utc = now
+        elif form == 2:
+            st.shift_number = shift_number
+            st.shift_open = True
+            st.shift_opened_utc = now
+            st.receipt_number = 0
+            st.shift_documents = 1
+            st.shift_receipts = 0
+            st.shift_counters = Counters()
+        elif form in (3, 31):
+            st.receipt_number = receipt_number
+            st.shift_receipts += 1
+            st.shift_counters.apply(node)
+            st.drive_counters.apply(node)
+        elif form == 5:
+            st.shift_open = False
+        elif form == 6:
+            st.phase = "closed"
+            st.closed_utc = now
+        if st.shift_open and form not in (2, 5):
+            st.shift_documents += 1
+        return Issued(
+            fd_number=fd,
+            form=form,
+            when=when,
+            fiscal_sign=tlv.printed_fiscal_sign(fs),
+            shift_number=shift_number,
+            receipt_number=receipt_number,
+            total=total,
+            tlv=data,
+            message_sign=b"",
+            fn_number=self.fn_number,
+        )
+
+    def _unsent(self) -> tuple[int, int | None, int | None]:
+        with self.store.read() as txn:
+            entries = list(self.store.outbox(txn, self.drive_id))
+        if not entries:
+            return 0, None, None
+        return len(entries), entries[0][0], entries[0][1]
+
+    def _days_left(self, st: DriveState, now: int) -> int:
+        if not st.registered_utc:
+            return self.config.validity_days
+        return max(0, (st.registered_utc + self.config.validity_days * DAY - now) // DAY)
+
+    def _status_report(self, st: DriveState, header: Header, fs: bytes, days_left: int) -> Any:
+        count, first_fd, first_utc = self._unsent()
+        return documents.status_report(
+            st.identity,
+            header,
+            fs,
+            unsent_count=count,
+            first_unsent_fd=first_fd,
+            first_unsent_when=local_time(first_utc, self.config.timezone) if first_utc else None,
+            shift_open=st.shift_open,
+            drive_counters=st.drive_counters,
+            key_resource_days=days_left,
+        )
+
+    def _shift_close(self, st: DriveState, header: Header, fs: bytes, now: int) -> Any:
+        count, first_fd, first_utc = self._unsent()
+        return documents.shift_close(
+            st.identity,
+            header,
+            fs,
+            shift_counters=st.shift_counters,
+            drive_counters=st.drive_counters,
+            receipts_in_shift=st.shift_receipts,
+            documents_in_shift=st.shift_documents + 1,
+            unsent_count=count,
+            first_unsent_when=local_time(first_utc, self.config.timezone) if first_utc else None,
+            first_unsent_fd=first_fd,
+            key_resource_days=self._days_left(st, now),
+            warnings=self.warnings(st, now),
+        )
+
+    # ------------------------------------------------------------------ issuing
+
+    def prepare(self, requests: Sequence[tuple[int, Any]], *, keep_going: bool = True) -> Prepared:
+        """Build and sign ``(form, payload)`` requests against a copy of the state; nothing is written.
+
+        With ``keep_going`` a refused request is recorded as its error and takes no number.
+        """
+        with self._lock:
+            st = self.state.copy()
+            prepared = Prepared(self, st, now_utc=int(self.clock()))
+            for form, payload in requests:
+                try:
+                    issued = self._build(st, form, prepared.now_utc, payload)
+                except DriveError as exc:
+                    if not keep_going:
+                        raise
+                    prepared.results.append(exc)
+                    continue
+                prepared.issued.append(issued)
+                prepared.results.append(issued)
+            signs = self.signer.message_signs([i.tlv for i in prepared.issued])
+            for k, (issued, sign) in enumerate(zip(prepared.issued, signs, strict=True)):
+                prepared.issued[k] = _with_sign(issued, sign)
+            by_fd = {i.fd_number: i for i in prepared.issued}
+            prepared.results = [by_fd[r.fd_number] if isinstance(r, Issued) else r for r in prepared.results]
+            return prepared
+
+    def write_prepared(self, txn: Any, prepared: Prepared) -> None:
+        """Write a prepared batch inside the caller's store transaction."""
+        ffd = self.identity.ffd_version
+        for issued in prepared.issued:
+            record = records.pack(issued.form, ffd, issued.tlv, issued.message_sign)
+            self.store.put_document(txn, self.drive_id, issued.fd_number, record, prepared.now_utc)
+        self.store.put_meta(txn, self.drive_id, _STATE, msgspec.msgpack.encode(prepared.state))
+
+    def applied(self, prepared: Prepared) -> None:
+        """The transaction holding ``prepared`` committed: make its state the drive's state."""
+        with self._lock:
+            self.state = prepared.state
+            if prepared.issued and self._oldest_known and self._oldest_unsent is None:
+                self._oldest_unsent = prepared.now_utc
+
+    @staticmethod
+    def commit_prepared(store: DriveStore, batches: Sequence[Prepared]) -> None:
+        """One durable commit for batches of several drives of ``store`` (the fleet's group commit)."""
+        with store.write() as txn:
+            for batch in batches:
+                batch.drive.write_prepared(txn, batch)
+        for batch in batches:
+            batch.drive.applied(batch)
+
+    def append_many(self, requests: Sequence[tuple[int, Any]], *, keep_going: bool = True) -> list[Issued | DriveError]:
+        """Issue many documents with one durable sync; results in request order."""
+        with self._lock:
+            prepared = self.prepare(requests, keep_going=keep_going)
+            if prepared.issued:
+                self.commit_prepared(self.store, [prepared])
+            return prepared.results
+
+    def _one(self, form: int, payload: Any = None) -> Issued:
+        (result,) = self.append_many([(form, payload)], keep_going=False)
+        assert isinstance(result, Issued)
+        return result
+
+    def register(self) -> Issued:
+        return self._one(1)
+
+    def reregister(self, reasons: Any, identity: DriveIdentity | None = None) -> Issued:
+        """Re-registration report (11), e.g. a changed address; ``identity`` replaces the registered data."""
+        return self._one(11, (reasons, identity))
+
+    def open_shift(self, cashier: str | None = None) -> Issued:
+        return self._one(2, cashier)
+
+    def receipt(self, receipt: Receipt) -> Issued:
+        return self._one(3, receipt)
+
+    def correction(self, correction: Correction) -> Issued:
+        return self._one(31, correction)
+
+    def status_report(self) -> Issued:
+        return self._one(21)
+
+    def close_shift(self) -> Issued:
+        return self._one(5)
+
+    def close(self) -> Issued:
+        return self._one(6)
+
+    # ------------------------------------------------------------------ OFD side
+
+    def outbox(self, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """Unconfirmed documents in FD order: (FD, TLV + message sign), as the OFD exchange sends them."""
+        out = []
+        with self.store.read() as txn:
+            for fd, _issued in self.store.outbox(txn, self.drive_id, limit):
+                raw = self.store.get_document(txn, self.drive_id, fd)
+                if raw is None:
+                    raise DriveError(f"FD {fd} is in the outbox but not in the archive")
+                rec = records.unpack(raw, fd)
+                out.append((fd, rec.tlv + rec.message_sign))
+        return out
+
+    def confirm(self, fd_number: int, confirmation: bytes) -> bool:
+        """Store the OFD's operator confirmation (document 7) for ``fd_number``; False if it was already there."""
+        with self._lock:
+            with self.store.write() as txn:
+                if self.store.get_document(txn, self.drive_id, fd_number) is None:
+                    raise WrongState(f"no FD {fd_number} on drive {self.fn_number}")
+                done = self.store.confirm(txn, self.drive_id, fd_number, confirmation)
+            self._oldest_known = False
+            return done
+
+    def document(self, fd_number: int) -> records.Record:
+        with self.store.read() as txn:
+            raw = self.store.get_document(txn, self.drive_id, fd_number)
+        if raw is None:
+            raise KeyError(f"no FD {fd_number} on drive {self.fn_number}")
+        return records.unpack(raw, fd_number)
+
+
+def _with_sign(issued: Issued, sign: bytes) -> Issued:
+    return Issued(
+        fd_number=issued.fd_number,
+        form=issued.form,
+        when=issued.when,
+        fiscal_sign=issued.fiscal_sign,
+        shift_number=issued.shift_number,
+        receipt_number=issued.receipt_number,
+        total=issued.total,
+        tlv=issued.tlv,
+        message_sign=sign,
+        fn_number=issued.fn_number,
+    )
