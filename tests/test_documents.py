@@ -893,12 +893,6 @@ def test_counters_encode_within_the_limits(tlv_impl: Any) -> None:
     tlv_impl.encode([(5, [c.to_stlv(1194)])])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=EncodeError,
-    reason="registry: 1133 max 216 = 8 + 2 x (4 + 100) holds the two 1.05 correction signs only; FFD 1.2 added "
-    "1232/1233, so four signs with every payment kind need up to 8 + 4 x 104 = 424 bytes",
-)
 def test_four_correction_signs_with_every_payment_kind_encode() -> None:
     tlv.encode([(5, [_corrections(tuple(SettlementSign), 10**11, 5).to_stlv(1194)])])
 

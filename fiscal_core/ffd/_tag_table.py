@@ -74,11 +74,11 @@ TAGS = [
     T(41, "BSO_CORRECTION", "Бланк строгой отчётности коррекции", D.STLV, 32768, json_name="bsoCorrection",
       document=True),
     # ── Shift / drive counters (forms 5, 6, 11, 21). Sums are VLN 8 (SH; ffd.md §3.5); CF says 6 ──────
-    T(1194, "SHIFT_COUNTERS", "счётчики итогов смены", D.STLV, 708, False, "shiftSumReports",
+    T(1194, "SHIFT_COUNTERS", "счётчики итогов смены", D.STLV, 916, False, "shiftSumReports",
       children=_TOTAL_COUNTERS),
-    T(1157, "FN_COUNTERS", "счётчики итогов ФН", D.STLV, 708, False, "fiscalDriveSumReports",
+    T(1157, "FN_COUNTERS", "счётчики итогов ФН", D.STLV, 916, False, "fiscalDriveSumReports",
       children=_TOTAL_COUNTERS),
-    T(1158, "UNSENT_COUNTERS", "счётчики итогов непереданных ФД", D.STLV, 708, False,
+    T(1158, "UNSENT_COUNTERS", "счётчики итогов непереданных ФД", D.STLV, 916, False,
       "notTransmittedDocumentsSumReports", children=_CORRECTION_COUNTERS),
     T(1134, "RECEIPT_COUNT_ALL", "количество чеков (БСО) и чеков коррекции со всеми признаками расчётов", D.UINT32,
       4, True, "totalReceiptBsoCount"),
@@ -90,7 +90,9 @@ TAGS = [
       children=_OPERATION_COUNTERS),
     T(1132, "PURCHASE_REFUND_COUNTERS", "счётчики операций «возврат расхода»", D.STLV, 116, False, "buyReturnOper",
       children=_OPERATION_COUNTERS),
-    T(1133, "CORRECTION_COUNTERS", "счётчики операций по чекам коррекции", D.STLV, 216, False, "receiptCorrection",
+    # 1133 is 216 in the 1.05 tables (two correction signs); FFD 1.2 corrects all four signs, which needs
+    # 8 + 4 × (4 + 100) = 424, and 1194/1157/1158 grow by the same 208 bytes (708 -> 916).
+    T(1133, "CORRECTION_COUNTERS", "счётчики операций по чекам коррекции", D.STLV, 424, False, "receiptCorrection",
       children=_CORRECTION_COUNTERS),
     T(1144, "CORRECTION_OR_UNSENT_COUNT", "количество чеков коррекции или непереданных чеков", D.UINT32, 4, True,
       "receiptCorrectionCount"),
