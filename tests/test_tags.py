@@ -213,8 +213,8 @@ def test_shared_json_names_resolve_to_document_level_tags() -> None:
         (1120, DataType.VLN, 6, False),
         (1082, DataType.VLN, 6, False),
         (1236, DataType.BYTE, 1, True),
-        # 708 in the 1.05 tables; 916 once 1133 holds the four correction signs of FFD 1.2 (see _tag_table).
         (1237, DataType.STRING, 256, False),
+        # 708 in the 1.05 tables; 916 once 1133 holds the four correction signs of FFD 1.2 (see _tag_table).
         (1194, DataType.STLV, 916, False),
         (1157, DataType.STLV, 916, False),
         (1084, DataType.STLV, 320, False),
