@@ -51,8 +51,10 @@ from fiscal_core.drive.state import (
 )
 from fiscal_core.drive.store import DriveStore
 from fiscal_core.ffd import documents, tlv
-from fiscal_core.ffd.counters import Counters
+from fiscal_core.ffd.counters import Accumulator, Counters, totals_of
 from fiscal_core.ffd.documents import DriveIdentity, Header, Warnings
+from fiscal_core.errors import EncodeError, FiscalError
+from fiscal_core.ffd._receipt_body_py import ReceiptBody, encode_body
 from fiscal_core.ffd.receipt import Correction, Receipt
 
 __all__ = ["FiscalDrive", "Issued", "Prepared", "make_fn_number"]
@@ -86,13 +88,33 @@ class Issued:
 
 
 @dataclass(slots=True)
+class _Pending:
+    """A numbered document on its way: reports are built at once, receipts after the batch's signs."""
+
+    fd_number: int
+    form: int
+    when: Any
+    shift_number: int
+    receipt_number: int = 0
+    settlement_sign: int = 0
+    total: int = 0
+    body: ReceiptBody | None = None
+    fiscal_sign: bytes = b""
+    tlv: bytes = b""
+
+
+def documents_too_long(form: int, length: int) -> EncodeError:
+    return EncodeError(f"the document is {length} bytes, more than the 32768 a receipt may have", (form,))
+
+
+@dataclass(slots=True)
 class Prepared:
     """Documents built and signed but not yet written: the unit of a (cross-drive) group commit."""
 
     drive: FiscalDrive
     state: DriveState
     issued: list[Issued] = field(default_factory=list)
-    results: list[Issued | DriveError] = field(default_factory=list)
+    results: list[Issued | FiscalError] = field(default_factory=list)
     now_utc: int = 0
 
 
@@ -109,6 +131,8 @@ class FiscalDrive:
         self._lock = threading.RLock()
         self._oldest_unsent: int | None = None
         self._oldest_known = False
+        self._local_cache: tuple[int, Any] = (-1, None)
+        self._totals = Accumulator()
 
     # ------------------------------------------------------------------ making and opening
 
@@ -239,58 +263,39 @@ class FiscalDrive:
 
     # ------------------------------------------------------------------ building
 
-    def _build(self, st: DriveState, form: int, now: int, payload: Any) -> Issued:
+    def _build(self, st: DriveState, form: int, now: int, payload: Any) -> _Pending:
+        """Check, number and (for reports) build one document; advance ``st`` as if it were issued.
+
+        Receipts are not built here: their body is encoded once (:mod:`fiscal_core.ffd.receipt_body`) and
+        spliced behind the numbering block after the whole batch's fiscal signs are computed together.
+        """
         self._check(st, form, now)
-        when = local_time(now, self.config.timezone)
+        when = self._local(now)
         fd = st.next_fd
-        ident = st.identity
-        assert ident is not None
-        sign = total = 0
-        receipt_number = 0
+        shift_number = st.shift_number + 1 if form == 2 else st.shift_number
+        pending = _Pending(fd, form, when, shift_number)
         if form in (3, 31):
-            sign, total = payload.settlement_sign, payload.total
-        fs = self.signer.tag_1077(form, fd, when, sign, total)
-        if form == 2:
-            shift_number = st.shift_number + 1
+            body = payload if isinstance(payload, ReceiptBody) else encode_body(ident, payload)
+            if body.form != form:
+                raise ValueError(f"a form {body.form} body cannot be issued as form {form}")
+            pending.body = body
+            pending.receipt_number = st.receipt_number + 1
+            pending.settlement_sign, pending.total = body.settlement_sign, body.total
         else:
-            shift_number = st.shift_number
-        header = Header(fd_number=fd, when=when, shift_number=shift_number)
-        days_left = self._days_left(st, now)
-        if form == 1:
-            node = documents.registration_report(ident, header, fs, key_resource_days=self.config.validity_days)
-        elif form == 11:
-            reasons, new_identity = payload
-            if new_identity is not None:
-                if new_identity.fn_number != self.fn_number:
-                    raise ValueError("a re-registration keeps the drive's FN number; a new drive is a new drive")
-                ident = st.identity = new_identity
-            node = documents.registration_report(
-                ident, header, fs, reregistration_reasons=reasons, key_resource_days=days_left,
-                drive_counters=st.drive_counters,
-            )
-        elif form == 2:
-            node = documents.shift_open(ident, header, fs, cashier=payload, warnings=self.warnings(st, now))
-        elif form == 3:
-            receipt_number = st.receipt_number + 1
-            node = documents.receipt(ident, header, fs, payload, receipt_number=receipt_number)
-        elif form == 31:
-            receipt_number = st.receipt_number + 1
-            node = documents.correction_receipt(ident, header, fs, payload, receipt_number=receipt_number)
-        elif form == 21:
-            node = self._status_report(st, header, fs, days_left)
-        elif form == 5:
-            node = self._shift_close(st, header, fs, now)
-        elif form == 6:
-            node = documents.drive_close(ident, header, fs, drive_counters=st.drive_counters)
-        else:  # pragma: no cover - callers pass known forms
-            raise ValueError(f"the drive does not issue form {form}")
-        data = tlv.encode([node])
+            if self._totals:
+                self._totals.flush_into(st.shift_counters, st.drive_counters)
+            header = Header(fd_number=fd, when=when, shift_number=shift_number)
+            fs = self.signer.tag_1077(form, fd, when)
+            pending.tlv = tlv.encode([self._report(st, form, header, fs, now, payload)])
+            pending.fiscal_sign = fs
         # State after this document (the caller swaps it in only after the commit).
         st.next_fd = fd + 1
         st.last_doc_utc = now
         if form == 1:
             st.phase = "fiscal"
             st.registered_utc = now
+        elif form == 11 and payload[1] is not None:
+            st.identity = payload[1]
         elif form == 2:
             st.shift_number = shift_number
             st.shift_open = True
@@ -300,10 +305,11 @@ class FiscalDrive:
             st.shift_receipts = 0
             st.shift_counters = Counters()
         elif form in (3, 31):
-            st.receipt_number = receipt_number
+            assert pending.body is not None
+            st.receipt_number = pending.receipt_number
             st.shift_receipts += 1
-            st.shift_counters.apply(node)
-            st.drive_counters.apply(node)
+            # Gathered per batch, added to the shift and drive counters once (before any report reads them).
+            self._totals.add(totals_of((form, pending.body.counter_nodes)))
         elif form == 5:
             st.shift_open = False
         elif form == 6:
@@ -311,18 +317,58 @@ class FiscalDrive:
             st.closed_utc = now
         if st.shift_open and form not in (2, 5):
             st.shift_documents += 1
-        return Issued(
-            fd_number=fd,
-            form=form,
-            when=when,
-            fiscal_sign=tlv.printed_fiscal_sign(fs),
-            shift_number=shift_number,
-            receipt_number=receipt_number,
-            total=total,
-            tlv=data,
-            message_sign=b"",
-            fn_number=self.fn_number,
+        return pending
+
+    def _report(self, st: DriveState, form: int, header: Header, fs: bytes, now: int, payload: Any) -> Any:
+        ident = st.identity
+        assert ident is not None
+        days_left = self._days_left(st, now)
+        if form == 1:
+            return documents.registration_report(ident, header, fs, key_resource_days=self.config.validity_days)
+        if form == 11:
+            reasons, new_identity = payload
+            if new_identity is not None:
+                if new_identity.fn_number != self.fn_number:
+                    raise WrongState("a re-registration keeps the drive's FN number; a new drive is a new drive")
+                ident = new_identity
+            return documents.registration_report(
+                ident,
+                header,
+                fs,
+                reregistration_reasons=reasons,
+                key_resource_days=days_left,
+                drive_counters=st.drive_counters,
+            )
+        if form == 2:
+            return documents.shift_open(ident, header, fs, cashier=payload, warnings=self.warnings(st, now))
+        if form == 21:
+            return self._status_report(st, header, fs, days_left)
+        if form == 5:
+            return self._shift_close(st, header, fs, now)
+        if form == 6:
+            return documents.drive_close(ident, header, fs, drive_counters=st.drive_counters)
+        raise ValueError(f"the drive does not issue form {form}")
+
+    def _splice(self, pending: _Pending, fs: bytes) -> bytes:
+        """``numbering block + 1038 + 1042 + body``: byte for byte what ``documents.receipt`` encodes to."""
+        assert pending.body is not None
+        ident = self.identity
+        head = tlv.encode(
+            [
+                (1041, ident.fn_number),
+                (1037, ident.registration_number),
+                (1018, ident.user_inn),
+                (1040, pending.fd_number),
+                (1012, pending.when),
+                (1077, fs),
+                (1038, pending.shift_number),
+                (1042, pending.receipt_number),
+            ]
         )
+        length = len(head) + len(pending.body.data)
+        if length > 32768:
+            raise documents_too_long(pending.form, length)
+        return bytes((pending.form, 0, length & 0xFF, length >> 8)) + head + pending.body.data
 
     def _unsent(self) -> tuple[int, int | None, int | None]:
         with self.store.read() as txn:
@@ -330,6 +376,13 @@ class FiscalDrive:
         if not entries:
             return 0, None, None
         return len(entries), entries[0][0], entries[0][1]
+
+    def _local(self, now: int) -> Any:
+        # Documents of one batch share their second: convert it once.
+        cached = self._local_cache
+        if cached[0] != now:
+            cached = self._local_cache = (now, local_time(now, self.config.timezone))
+        return cached[1]
 
     def _days_left(self, st: DriveState, now: int) -> int:
         if not st.registered_utc:
@@ -372,26 +425,56 @@ class FiscalDrive:
     def prepare(self, requests: Sequence[tuple[int, Any]], *, keep_going: bool = True) -> Prepared:
         """Build and sign ``(form, payload)`` requests against a copy of the state; nothing is written.
 
-        With ``keep_going`` a refused request is recorded as its error and takes no number.
+        A receipt's payload is a :class:`~fiscal_core.ffd.receipt.Receipt` / ``Correction`` or its
+        pre-encoded :class:`~fiscal_core.ffd.receipt_body.ReceiptBody`. With ``keep_going`` a refused request
+        is recorded as its error and takes no number. Fiscal signs and message signs of the whole batch are
+        computed together (the MAC runs several independent chains side by side).
         """
         with self._lock:
             st = self.state.copy()
+            self._totals = Accumulator()
             prepared = Prepared(self, st, now_utc=int(self.clock()))
+            pending: list[_Pending] = []
+            slots: list[_Pending | FiscalError] = []
             for form, payload in requests:
                 try:
-                    issued = self._build(st, form, prepared.now_utc, payload)
-                except DriveError as exc:
+                    item = self._build(st, form, prepared.now_utc, payload)
+                except FiscalError as exc:
+                    # _build changes nothing before everything that can fail has succeeded.
                     if not keep_going:
                         raise
-                    prepared.results.append(exc)
+                    slots.append(exc)
                     continue
+                pending.append(item)
+                slots.append(item)
+            if self._totals:
+                self._totals.flush_into(st.shift_counters, st.drive_counters)
+            receipts = [p for p in pending if p.body is not None]
+            if receipts:
+                signs = self.signer.tags_1077(
+                    [(p.form, p.fd_number, p.when, p.settlement_sign, p.total) for p in receipts]
+                )
+                for p, fs in zip(receipts, signs, strict=True):
+                    p.fiscal_sign = fs
+                    p.tlv = self._splice(p, fs)
+            message_signs = self.signer.message_signs([p.tlv for p in pending])
+            issued_by_fd: dict[int, Issued] = {}
+            for p, ms in zip(pending, message_signs, strict=True):
+                issued = Issued(
+                    fd_number=p.fd_number,
+                    form=p.form,
+                    when=p.when,
+                    fiscal_sign=tlv.printed_fiscal_sign(p.fiscal_sign),
+                    shift_number=p.shift_number,
+                    receipt_number=p.receipt_number,
+                    total=p.total,
+                    tlv=p.tlv,
+                    message_sign=ms,
+                    fn_number=self.fn_number,
+                )
                 prepared.issued.append(issued)
-                prepared.results.append(issued)
-            signs = self.signer.message_signs([i.tlv for i in prepared.issued])
-            for k, (issued, sign) in enumerate(zip(prepared.issued, signs, strict=True)):
-                prepared.issued[k] = _with_sign(issued, sign)
-            by_fd = {i.fd_number: i for i in prepared.issued}
-            prepared.results = [by_fd[r.fd_number] if isinstance(r, Issued) else r for r in prepared.results]
+                issued_by_fd[p.fd_number] = issued
+            prepared.results = [issued_by_fd[r.fd_number] if isinstance(r, _Pending) else r for r in slots]
             return prepared
 
     def write_prepared(self, txn: Any, prepared: Prepared) -> None:
@@ -418,7 +501,7 @@ class FiscalDrive:
         for batch in batches:
             batch.drive.applied(batch)
 
-    def append_many(self, requests: Sequence[tuple[int, Any]], *, keep_going: bool = True) -> list[Issued | DriveError]:
+    def append_many(self, requests: Sequence[tuple[int, Any]], *, keep_going: bool = True) -> list[Issued | FiscalError]:
         """Issue many documents with one durable sync; results in request order."""
         with self._lock:
             prepared = self.prepare(requests, keep_going=keep_going)
@@ -486,18 +569,3 @@ class FiscalDrive:
         if raw is None:
             raise KeyError(f"no FD {fd_number} on drive {self.fn_number}")
         return records.unpack(raw, fd_number)
-
-
-def _with_sign(issued: Issued, sign: bytes) -> Issued:
-    return Issued(
-        fd_number=issued.fd_number,
-        form=issued.form,
-        when=issued.when,
-        fiscal_sign=issued.fiscal_sign,
-        shift_number=issued.shift_number,
-        receipt_number=issued.receipt_number,
-        total=issued.total,
-        tlv=issued.tlv,
-        message_sign=sign,
-        fn_number=issued.fn_number,
-    )

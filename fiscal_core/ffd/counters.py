@@ -32,7 +32,7 @@ from msgspec import Struct
 
 from fiscal_core.ffd.enums import SettlementSign
 
-__all__ = ["VAT_COUNTER_TAGS", "Counters", "OperationCounters"]
+__all__ = ["VAT_COUNTER_TAGS", "Accumulator", "Counters", "DocumentTotals", "OperationCounters", "totals_of"]
 
 #: 1199 rate -> its counter tag inside 1129–1132 (1143/1183 hold turnovers, the others VAT sums).
 VAT_COUNTER_TAGS: dict[int, int] = {1: 1139, 2: 1140, 3: 1141, 4: 1142, 5: 1143, 6: 1183}
@@ -78,6 +78,17 @@ class OperationCounters(Struct, kw_only=True):
         for rate, amount in vat.items():
             self.vat[rate] = self.vat.get(rate, 0) + amount
 
+    def _merge(self, other: OperationCounters) -> None:
+        self.count += other.count
+        self.cash += other.cash
+        self.electronic += other.electronic
+        self.prepaid += other.prepaid
+        self.credit += other.credit
+        self.provision += other.provision
+        self.total += other.total
+        for rate, amount in other.vat.items():
+            self.vat[rate] = self.vat.get(rate, 0) + amount
+
     def operation_nodes(self) -> list[tuple[int, Any]]:
         """The children of 1129–1132 (table 52/90 order); zero sums other than 1201 are left out."""
         vat = [(tag, self.vat.get(rate, 0)) for rate, tag in VAT_COUNTER_TAGS.items()]
@@ -110,7 +121,9 @@ class Counters(Struct, kw_only=True):
 
     def by_sign(self, sign: int) -> OperationCounters:
         """Receipts and corrections with settlement sign ``sign`` (1129–1132)."""
-        return (self.sale, self.sale_refund, self.purchase, self.purchase_refund)[SettlementSign(sign) - 1]
+        if not 1 <= sign <= 4:
+            raise ValueError(f"settlement sign {sign} is not 1..4")
+        return (self.sale, self.sale_refund, self.purchase, self.purchase_refund)[sign - 1]
 
     def corrections_by_sign(self, sign: int) -> OperationCounters:
         """Correction receipts only with settlement sign ``sign`` (1145/1232/1146/1233 of 1133)."""
@@ -137,25 +150,11 @@ class Counters(Struct, kw_only=True):
 
         ``ValueError`` for another form or a document without 1054/1020; nothing is changed then.
         """
-        form, nodes = _document_node(document)
-        if form not in _RECEIPT_FORMS and form not in _CORRECTION_FORMS:
-            raise ValueError(f"form {form} does not move the totals counters (only 3, 4, 31, 41 do)")
-        top: dict[int, Any] = {}
-        vat: dict[int, int] = {}
-        for tag, value in nodes:
-            if tag in _RECEIPT_VAT_TAGS:
-                rate = _RECEIPT_VAT_TAGS[tag]
-                vat[rate] = vat.get(rate, 0) + value
-            elif tag == 1115:
-                for _, entry in value:  # 1119 {1199 rate, 1120 VAT sum}, one per rate 7–12
-                    fields = dict(entry)
-                    vat[fields[1199]] = vat.get(fields[1199], 0) + fields[1120]
-            else:
-                top.setdefault(tag, value)
-        for tag in (1054, 1020):
-            if tag not in top:
-                raise ValueError(f"the document has no tag {tag}")
-        sign = SettlementSign(top[1054])
+        self.add(totals_of(document))
+
+    def add(self, totals: DocumentTotals) -> None:
+        """Add what :func:`totals_of` read from one document (the drive reads once, adds to shift and drive)."""
+        form, sign, top, vat = totals
         self.by_sign(sign)._add(top, vat)
         if form in _CORRECTION_FORMS:
             self.corrections_by_sign(sign)._add(top, vat)
@@ -184,6 +183,64 @@ class Counters(Struct, kw_only=True):
                     unsent.append((_SIGN_TAGS[sign][1], part.sign_nodes()))
             return (1158, unsent)
         raise ValueError(f"tag {tag} is not a totals counters structure (1194, 1157, 1158)")
+
+
+class Accumulator:
+    """Sums of many documents gathered once and added to several :class:`Counters` (shift and drive) at once."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[bool, int], OperationCounters] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._parts)
+
+    def add(self, totals: DocumentTotals) -> None:
+        form, sign, top, vat = totals
+        key = (form in _CORRECTION_FORMS, sign)
+        part = self._parts.get(key)
+        if part is None:
+            part = self._parts[key] = OperationCounters()
+        part._add(top, vat)
+
+    def flush_into(self, *targets: Counters) -> None:
+        for (correction, sign), part in self._parts.items():
+            for target in targets:
+                target.by_sign(sign)._merge(part)
+                if correction:
+                    target.corrections_by_sign(sign)._merge(part)
+        self._parts.clear()
+
+
+#: (form, settlement sign, the sums by tag, the VAT sums by 1199 rate) of one receipt or correction.
+DocumentTotals = tuple[int, int, dict[int, Any], dict[int, int]]
+
+
+def totals_of(document: Any) -> DocumentTotals:
+    """The sums a receipt or correction adds to the counters, read from its tree (see :meth:`Counters.apply`)."""
+    form, nodes = _document_node(document)
+    if form not in _RECEIPT_FORMS and form not in _CORRECTION_FORMS:
+        raise ValueError(f"form {form} does not move the totals counters (only 3, 4, 31, 41 do)")
+    top: dict[int, Any] = {}
+    vat: dict[int, int] = {}
+    for tag, value in nodes:
+        if tag in _RECEIPT_VAT_TAGS:
+            rate = _RECEIPT_VAT_TAGS[tag]
+            vat[rate] = vat.get(rate, 0) + value
+        elif tag == 1115:
+            for _, entry in value:  # 1119 {1199 rate, 1120 VAT sum}, one per rate 7–12
+                fields = dict(entry)
+                vat[fields[1199]] = vat.get(fields[1199], 0) + fields[1120]
+        elif tag not in top:
+            top[tag] = value
+    for tag in (1054, 1020):
+        if tag not in top:
+            raise ValueError(f"the document has no tag {tag}")
+    sign = top[1054]
+    if not 1 <= sign <= 4:
+        raise ValueError(f"settlement sign {sign} is not 1..4")
+    return form, sign, top, vat
 
 
 def _document_node(document: Any) -> tuple[int, list[tuple[int, Any]]]:
