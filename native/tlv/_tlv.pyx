@@ -54,6 +54,22 @@ cdef extern from *:
     #define Py_DECREF_raw(o) Py_DECREF(o)
     static inline PyObject* steal(PyObject* o) { return o; }
 
+    /* Little-endian stores that compile to one move on little-endian machines and stay correct elsewhere. */
+    static inline void fc_store_le32(uint8_t* p, uint32_t v) {
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(p, &v, 4);
+    #else
+        for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    #endif
+    }
+    static inline void fc_store_le64(uint8_t* p, uint64_t v) {
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(p, &v, 8);
+    #else
+        for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    #endif
+    }
+
     /* Value of a non-negative int that fits in 60 bits, read without a call into the C-API;
        returns 0 when the caller must take the general path (negative, big, or not an exact int). */
     static inline int fc_small_uint(PyObject* o, unsigned long long* out) {
@@ -75,6 +91,8 @@ cdef extern from *:
     }
     """
     int fc_small_uint(PyObject* o, unsigned long long* out) noexcept
+    void fc_store_le32(uint8_t* p, uint32_t v) noexcept nogil
+    void fc_store_le64(uint8_t* p, uint64_t v) noexcept nogil
 
 cdef extern from *:
     """
@@ -700,10 +718,7 @@ cdef int _grow(Buf* b, Py_ssize_t extra) except -1:
 
 
 cdef inline void _put_header(uint8_t* p, uint16_t tag, Py_ssize_t length) noexcept nogil:
-    p[0] = tag & 0xFF
-    p[1] = tag >> 8
-    p[2] = length & 0xFF
-    p[3] = (length >> 8) & 0xFF
+    fc_store_le32(p, <uint32_t>tag | (<uint32_t>(length & 0xFFFF) << 16))
 
 
 cdef int _eerr(Buf* b, str msg, bint with_tag, uint16_t tag) except -1:
@@ -740,10 +755,9 @@ cdef uint64_t _as_uint_slow(Buf* b, object value, uint16_t tag) except? <uint64_
     return v
 
 
-cdef int _put_uint(Buf* b, uint16_t tag, Spec* s, object value) except -1:
+cdef inline int _put_uint(Buf* b, uint16_t tag, Spec* s, object value) except -1:
     cdef uint64_t v = _as_uint(b, value, tag)
     cdef int width
-    cdef int i
     if v == U64_MAX and value != 0xFFFFFFFFFFFFFFFF:
         _eerr(b, f"tag {tag} value {value} does not fit in {s.max_length} bytes", True, tag)
     if s.dtype == T_VLN:
@@ -754,10 +768,10 @@ cdef int _put_uint(Buf* b, uint16_t tag, Spec* s, object value) except -1:
         width = s.max_length
         if width < 8 and (v >> (8 * width)) != 0:
             _eerr(b, f"tag {tag} value {value} does not fit in {s.max_length} bytes", True, tag)
-    _reserve(b, 4 + width)
-    _put_header(b.p + b.len, tag, width)
-    for i in range(width):
-        b.p[b.len + 4 + i] = (v >> (8 * i)) & 0xFF
+    # Room for a whole 8-byte store: the bytes past ``width`` are scratch, overwritten by what follows.
+    _reserve(b, 12)
+    fc_store_le32(b.p + b.len, <uint32_t>tag | (<uint32_t>width << 16))
+    fc_store_le64(b.p + b.len + 4, v)
     b.len += 4 + width
     return 0
 
