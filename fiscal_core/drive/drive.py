@@ -60,6 +60,10 @@ from fiscal_core.ffd.receipt import Correction, Receipt
 __all__ = ["FiscalDrive", "Issued", "Prepared", "make_fn_number"]
 
 Clock = Callable[[], float]
+#: The numbering block + 1038 + 1042 of a receipt: 1041 (16), 1037 (20), 1018 (12), 1040, 1012, 1077 (6),
+#: 1038, 1042 (4 each), every one behind its 4-byte header; a receipt document is at most 32,768 bytes.
+_HEAD_LENGTH = 8 * 4 + 16 + 20 + 12 + 4 + 4 + 6 + 4 + 4
+_MAX_RECEIPT = 32768
 _CONFIG = "config"
 _STATE = "state"
 
@@ -85,6 +89,7 @@ class Issued:
     tlv: bytes
     message_sign: bytes
     fn_number: str
+    ffd_version: int = 0  # 1209 of this document (2 = 1.05, 4 = 1.2)
 
 
 @dataclass(slots=True)
@@ -101,10 +106,11 @@ class _Pending:
     body: ReceiptBody | None = None
     fiscal_sign: bytes = b""
     tlv: bytes = b""
+    ffd_version: int = 0
 
 
 def documents_too_long(form: int, length: int) -> EncodeError:
-    return EncodeError(f"the document is {length} bytes, more than the 32768 a receipt may have", (form,))
+    return EncodeError(f"the document is {length} bytes, more than the {_MAX_RECEIPT} a receipt may have", (form,))
 
 
 @dataclass(slots=True)
@@ -133,6 +139,7 @@ class FiscalDrive:
         self._oldest_known = False
         self._local_cache: tuple[int, Any] = (-1, None)
         self._totals = Accumulator()
+        self._batch_unsent: list[tuple[int, int]] = []
 
     # ------------------------------------------------------------------ making and opening
 
@@ -274,10 +281,19 @@ class FiscalDrive:
         fd = st.next_fd
         shift_number = st.shift_number + 1 if form == 2 else st.shift_number
         pending = _Pending(fd, form, when, shift_number)
+        if form == 11 and payload[1] is not None:
+            pending.ffd_version = int(payload[1].ffd_version)
+        else:
+            assert st.identity is not None
+            pending.ffd_version = int(st.identity.ffd_version)
         if form in (3, 31):
-            body = payload if isinstance(payload, ReceiptBody) else encode_body(ident, payload)
+            assert st.identity is not None
+            body = payload if isinstance(payload, ReceiptBody) else encode_body(st.identity, payload)
             if body.form != form:
-                raise ValueError(f"a form {body.form} body cannot be issued as form {form}")
+                raise WrongState(f"a form {body.form} body cannot be issued as form {form}")
+            if _HEAD_LENGTH + len(body.data) > _MAX_RECEIPT:
+                # Refused here, before it takes a number, not when the batch is spliced.
+                raise documents_too_long(form, _HEAD_LENGTH + len(body.data))
             pending.body = body
             pending.receipt_number = st.receipt_number + 1
             pending.settlement_sign, pending.total = body.settlement_sign, body.total
@@ -366,13 +382,14 @@ class FiscalDrive:
             ]
         )
         length = len(head) + len(pending.body.data)
-        if length > 32768:
-            raise documents_too_long(pending.form, length)
+        assert len(head) == _HEAD_LENGTH and length <= _MAX_RECEIPT
         return bytes((pending.form, 0, length & 0xFF, length >> 8)) + head + pending.body.data
 
     def _unsent(self) -> tuple[int, int | None, int | None]:
+        """(count, first FD, its issue time) of documents without a confirmation, the batch's own included."""
         with self.store.read() as txn:
             entries = list(self.store.outbox(txn, self.drive_id))
+        entries += self._batch_unsent
         if not entries:
             return 0, None, None
         return len(entries), entries[0][0], entries[0][1]
@@ -433,6 +450,7 @@ class FiscalDrive:
         with self._lock:
             st = self.state.copy()
             self._totals = Accumulator()
+            self._batch_unsent = []
             prepared = Prepared(self, st, now_utc=int(self.clock()))
             pending: list[_Pending] = []
             slots: list[_Pending | FiscalError] = []
@@ -447,6 +465,7 @@ class FiscalDrive:
                     continue
                 pending.append(item)
                 slots.append(item)
+                self._batch_unsent.append((item.fd_number, prepared.now_utc))
             if self._totals:
                 self._totals.flush_into(st.shift_counters, st.drive_counters)
             receipts = [p for p in pending if p.body is not None]
@@ -471,6 +490,7 @@ class FiscalDrive:
                     tlv=p.tlv,
                     message_sign=ms,
                     fn_number=self.fn_number,
+                    ffd_version=p.ffd_version,
                 )
                 prepared.issued.append(issued)
                 issued_by_fd[p.fd_number] = issued
@@ -479,9 +499,8 @@ class FiscalDrive:
 
     def write_prepared(self, txn: Any, prepared: Prepared) -> None:
         """Write a prepared batch inside the caller's store transaction."""
-        ffd = self.identity.ffd_version
         for issued in prepared.issued:
-            record = records.pack(issued.form, ffd, issued.tlv, issued.message_sign)
+            record = records.pack(issued.form, issued.ffd_version, issued.tlv, issued.message_sign)
             self.store.put_document(txn, self.drive_id, issued.fd_number, record, prepared.now_utc)
         self.store.put_meta(txn, self.drive_id, _STATE, msgspec.msgpack.encode(prepared.state))
 

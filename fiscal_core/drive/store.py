@@ -117,16 +117,27 @@ class DriveStore:
 
     @contextmanager
     def write(self) -> Iterator[lmdb.Transaction]:
-        """A durable write transaction; any error rolls everything back, storage errors become StorageFull."""
+        """A durable write transaction; any error rolls everything back, storage errors become StorageFull.
+
+        A disk that fills up in the middle of LMDB's page writes comes back as a short write (EIO): the
+        transaction is aborted all the same, so it is a full store too. After such a failure LMDB may
+        refuse every later transaction (MDB_PANIC); the environment is then reopened, so the drive works
+        again as soon as there is space.
+        """
         try:
             with self.env.begin(write=True) as txn:
                 yield txn
-        except (lmdb.MapFullError, lmdb.DiskError) as exc:
-            raise _storage_error(exc) from exc
         except lmdb.Error as exc:
-            if _is_space_error(exc):
+            if isinstance(exc, (lmdb.MapFullError, lmdb.DiskError)) or _is_space_error(exc):
+                self._recover()
                 raise _storage_error(exc) from exc
             raise
+
+    def _recover(self) -> None:
+        try:
+            self.env.begin(write=True).abort()
+        except lmdb.Error:
+            self.reopen()
 
     @contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:
@@ -214,7 +225,10 @@ class DriveStore:
 
 def _is_space_error(exc: lmdb.Error) -> bool:
     text = str(exc).lower()
-    return "no space" in text or "file too large" in text or "mdb_map_full" in text or "enospc" in text
+    return any(
+        marker in text
+        for marker in ("no space", "file too large", "mdb_map_full", "enospc", "input/output error", "eio")
+    )
 
 
 def _storage_error(exc: lmdb.Error) -> StorageFull:
