@@ -28,9 +28,16 @@ tlv = Extension(
     extra_link_args=link_args,
 )
 
+receipt = Extension(
+    "fiscal_core._native._receipt",
+    ["native/tlv/_receipt.pyx"],
+    extra_compile_args=[*compile_args, "-Wno-unused-function"],
+    extra_link_args=link_args,
+)
+
 setup(
     ext_modules=cythonize(
-        [tlv],
+        [tlv, receipt],
         language_level=3,
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False},
     ),

@@ -54,7 +54,7 @@ from fiscal_core.ffd import documents, tlv
 from fiscal_core.ffd.counters import Accumulator, Counters, totals_of
 from fiscal_core.ffd.documents import DriveIdentity, Header, Warnings
 from fiscal_core.errors import EncodeError, FiscalError
-from fiscal_core.ffd._receipt_body_py import ReceiptBody, encode_body
+from fiscal_core.ffd.receipt_body import ReceiptBody, encode_body
 from fiscal_core.ffd.receipt import Correction, Receipt
 
 __all__ = ["FiscalDrive", "Issued", "Prepared", "make_fn_number"]
