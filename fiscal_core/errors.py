@@ -8,7 +8,7 @@ Rules (after h11): an error says whose fault it is and what the caller can do ab
 
 from __future__ import annotations
 
-__all__ = ["DecodeError", "EncodeError", "FiscalError", "FormatError", "InputError"]
+__all__ = ["DecodeError", "EncodeError", "FieldError", "FiscalError", "FormatError", "InputError"]
 
 
 class FiscalError(Exception):
@@ -35,6 +35,27 @@ class InputError(FiscalError):
 
     code = "invalid_input"
     status_hint = 400
+
+
+class FieldError(InputError):
+    """Bad input at a field path (``items[3].sum``): what the API answers with, field by field."""
+
+    code = "invalid_field"
+    #: How the message names the whole input when the path is empty.
+    top = "(input)"
+
+    def __init__(self, reason: str, path: str = "") -> None:
+        self.reason = reason
+        self.path = path
+        super().__init__(f"{path or self.top}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.reason, self.path))
+
+    def to_dict(self) -> dict[str, object]:
+        d = super().to_dict()
+        d["path"] = self.path
+        return d
 
 
 class FormatError(InputError, ValueError):

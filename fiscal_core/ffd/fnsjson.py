@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from fiscal_core.errors import FormatError
+from fiscal_core.errors import FieldError, FormatError
 from fiscal_core.ffd import cp866, tlv
 from fiscal_core.ffd.tags import REGISTRY, DataType, TagSpec
 
@@ -76,26 +76,14 @@ _MAX_TIME = _EPOCH + _dt.timedelta(seconds=0xFFFFFFFF)
 _INT_TYPES = frozenset({DataType.BYTE, DataType.UINT16, DataType.UINT32, DataType.VLN, DataType.BITMASK})
 
 
-class FnsJsonError(FormatError):
+class FnsJsonError(FieldError, FormatError):
     """FNS JSON that does not map onto the registry, or a tree that cannot be written as FNS JSON.
 
     ``path`` is the JSON path of the field at fault, e.g. ``items[3].productCodeNew``.
     """
 
     code = "fns_json_error"
-
-    def __init__(self, reason: str, path: str = "") -> None:
-        self.reason = reason
-        self.path = path
-        super().__init__(f"{path or '(top)'}: {reason}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.reason, self.path))
-
-    def to_dict(self) -> dict[str, object]:
-        d = super().to_dict()
-        d["path"] = self.path
-        return d
+    top = "(top)"
 
 
 # --------------------------------------------------------------------------- name maps (built once)

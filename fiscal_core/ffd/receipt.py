@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-from fiscal_core.errors import InputError
+from fiscal_core.errors import FieldError
 from fiscal_core.ffd import cp866
 from fiscal_core.ffd.enums import (
     AgentType,
@@ -75,23 +75,11 @@ _MAX_QUANTITY_MANTISSA = (1 << 56) - 1  # 1023 is FVLN of at most 8 bytes: 1 sca
 _PRODUCT_CODE_TAGS = frozenset(REGISTRY[1163].children or ())
 
 
-class ReceiptError(InputError):
+class ReceiptError(FieldError):
     """A receipt that the register cannot issue; ``path`` names the field, e.g. ``items[3].sum``."""
 
     code = "receipt_invalid"
-
-    def __init__(self, reason: str, path: str = "") -> None:
-        self.reason = reason
-        self.path = path
-        super().__init__(f"{path or '(receipt)'}: {reason}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.reason, self.path))
-
-    def to_dict(self) -> dict[str, object]:
-        d = super().to_dict()
-        d["path"] = self.path
-        return d
+    top = "(receipt)"
 
 
 # --------------------------------------------------------------------------- field metadata
