@@ -55,6 +55,8 @@ def _params(found: dict[str, Any]) -> list[Any]:
 def _run(benchmark: Any, case: str, impl: str, nbytes: int, fn: Callable[[], object]) -> None:
     benchmark.group = case
     benchmark(fn)
+    if benchmark.stats is None:  # --benchmark-disable (the CI smoke run): ran once, nothing timed
+        return
     median = benchmark.stats.stats.median
     mbps = nbytes / median / 1e6
     benchmark.extra_info["MB/s"] = round(mbps, 2)
