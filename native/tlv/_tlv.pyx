@@ -579,6 +579,25 @@ cdef object _leaf(Spec* s, const uint8_t* v, Py_ssize_t length):
     return PyLong_FromUnsignedLongLong(_read_le(v, length))
 
 
+cdef PyObject** small_pairs[MAX_SLOTS]  # per slot, 256 shared (tag, value) tuples, made on first use
+
+
+cdef PyObject* _small_pair(int slot, uint8_t value) except NULL:
+    """The shared ``(tag, value)`` tuple of a one-byte integer element (borrowed; the table owns it)."""
+    cdef PyObject** row = small_pairs[slot]
+    if row == NULL:
+        row = <PyObject**>PyMem_Malloc(256 * sizeof(PyObject*))
+        if row == NULL:
+            raise MemoryError()
+        memset(row, 0, 256 * sizeof(PyObject*))
+        small_pairs[slot] = row
+    if row[value] == NULL:
+        pair = (<object>tag_objs[slot], int(value))
+        Py_INCREF(pair)  # kept for the life of the module
+        row[value] = <PyObject*>pair
+    return row[value]
+
+
 cdef int _build(Walk* w, Py_ssize_t off, Py_ssize_t end, int parent_slot) except -1:
     """Push one tuple per element of [off, end) onto ``w.stack``; STLV values become exact-size lists.
 
@@ -615,6 +634,15 @@ cdef int _build(Walk* w, Py_ssize_t off, Py_ssize_t end, int parent_slot) except
                 Py_DECREF_raw(lst)
                 raise MemoryError()
             PyTuple_SET_ITEM_raw(node, 1, lst)
+        elif length == 1 and s.dtype != T_STRING and s.dtype != T_BYTES:
+            # A one-byte integer (flags, enums, zero sums): the pair is immutable, so one shared tuple per
+            # (tag, value) serves every document — no allocation, the most common element of a receipt.
+            node = _small_pair(slot, w.data[off + 4])
+            Py_INCREF(<object>node)
+            w.stack[w.top] = node
+            w.top += 1
+            off += 5
+            continue
         else:
             value = _leaf(s, w.data + off + 4, length)
             node = PyTuple_New_raw(2)
