@@ -57,7 +57,7 @@ from fiscal_core.errors import EncodeError, FiscalError
 from fiscal_core.ffd.receipt_body import ReceiptBody, encode_body
 from fiscal_core.ffd.receipt import Correction, Receipt
 
-__all__ = ["FiscalDrive", "Issued", "Prepared", "make_fn_number"]
+__all__ = ["TEST_FN_PREFIX", "FiscalDrive", "Issued", "Prepared", "make_fn_number"]
 
 Clock = Callable[[], float]
 #: The numbering block + 1038 + 1042 of a receipt: 1041 (16), 1037 (20), 1018 (12), 1040, 1012, 1077 (6),
@@ -68,11 +68,15 @@ _CONFIG = "config"
 _STATE = "state"
 
 
+#: Drive numbers of test drives start with this; every emulated drive's does.
+TEST_FN_PREFIX = "9999"
+
+
 def make_fn_number(serial: int | None = None) -> str:
     """A 16-digit drive number starting with 9999, as test drives do: never mistaken for a production one."""
     if serial is None:
         serial = secrets.randbelow(10**12)
-    return f"9999{serial:012d}"
+    return f"{TEST_FN_PREFIX}{serial:012d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,9 @@ class FiscalDrive:
             store = DriveStore(store)
         if capacity < CLOSING_RESERVE + 2:
             raise ValueError("a drive needs room for at least a registration and its closing reports")
+        if not identity.fn_number.startswith(TEST_FN_PREFIX):
+            # An emulated drive must never pass for a production one (issue 3): test drives are 9999….
+            raise ValueError(f"an emulated drive's number starts with {TEST_FN_PREFIX}, not {identity.fn_number[:4]}")
         config = DriveConfig(
             fn_number=identity.fn_number,
             secret=secret or secrets.token_bytes(32),
