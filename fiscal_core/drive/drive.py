@@ -237,6 +237,8 @@ class FiscalDrive:
             if st.phase != "ready":
                 raise WrongState("the drive is already registered")
             return
+        if form == 11 and st.phase == "ready":
+            return  # a new drive fitted as a replacement: its first document is the re-registration report
         if st.phase != "fiscal":
             raise WrongState("the drive is not registered yet")
         closing = form in (5, 6)
@@ -247,7 +249,8 @@ class FiscalDrive:
         if now >= st.registered_utc + self.config.validity_days * DAY and not closing:
             raise KeysExpired(f"the keys of drive {self.fn_number} expired after {self.config.validity_days} days")
         oldest = self._oldest_unsent_utc()
-        if oldest is not None and now - oldest >= OFD_WAIT_LIMIT and form != 6:
+        if oldest is not None and now - oldest >= OFD_WAIT_LIMIT and form not in (5, 6):
+            # The shift and the drive can still be closed, so a blocked drive can be replaced.
             raise OfdWaitExhausted(
                 f"a document has waited {(now - oldest) // DAY} days for the OFD's confirmation: drive blocked"
             )
@@ -317,8 +320,12 @@ class FiscalDrive:
         if form == 1:
             st.phase = "fiscal"
             st.registered_utc = now
-        elif form == 11 and payload[1] is not None:
-            st.identity = payload[1]
+        elif form == 11:
+            if st.phase == "ready":
+                st.phase = "fiscal"
+                st.registered_utc = now
+            if payload[1] is not None:
+                st.identity = payload[1]
         elif form == 2:
             st.shift_number = shift_number
             st.shift_open = True
@@ -544,7 +551,11 @@ class FiscalDrive:
         return self._one(1)
 
     def reregister(self, reasons: Any, identity: DriveIdentity | None = None) -> Issued:
-        """Re-registration report (11), e.g. a changed address; ``identity`` replaces the registered data."""
+        """Re-registration report (11), e.g. a changed address; ``identity`` replaces the registered data.
+
+        On a new drive (created with ``register=False``) this fits it as the replacement of a closed one: the
+        re-registration report («замена ФН») is its first document and starts its key validity.
+        """
         return self._one(11, (reasons, identity))
 
     def open_shift(self, cashier: str | None = None) -> Issued:
