@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 import pytest
-
 from conftest import per_item
+
 from fiscal_core import samples
 from fiscal_core.drive.drive import FiscalDrive
 

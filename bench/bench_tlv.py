@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from conftest import impl_params, per_item
+
 from fiscal_core import samples
 
 BATCH = 64
@@ -29,6 +29,7 @@ def bench_encode(benchmark: Any, impl: Any, items: int) -> None:
     trees = TREES[items]
     encode = impl.encode
     benchmark.group = f"tlv-encode-{items}"
+
     def run() -> None:
         for t in trees:
             encode(t)
@@ -44,6 +45,7 @@ def bench_decode(benchmark: Any, impl: Any, items: int) -> None:
     docs = _bytes(impl, items)
     decode = impl.decode
     benchmark.group = f"tlv-decode-{items}"
+
     def run() -> None:
         # Each tree is dropped before the next is built, as a streaming reader (verify, export) does;
         # keeping all 64 alive would measure the cycle collector walking them, not the decoder.
@@ -60,6 +62,7 @@ def bench_check(benchmark: Any, impl: Any, items: int) -> None:
     docs = _bytes(impl, items)
     check = impl.check
     benchmark.group = f"tlv-check-{items}"
+
     def run() -> None:
         for d in docs:
             check(d)

@@ -16,7 +16,7 @@ import importlib
 import os
 from types import ModuleType
 
-__all__ = ["NO_EXTENSIONS", "REQUIRE_EXTENSIONS", "select", "implementations", "native_available"]
+__all__ = ["NO_EXTENSIONS", "REQUIRE_EXTENSIONS", "implementations", "native_available", "select"]
 
 
 def _flag(name: str) -> bool:

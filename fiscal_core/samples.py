@@ -168,7 +168,7 @@ def identity(
 
 
 def receipt(n_items: int = 10, seed: int = 0, *, ffd: int = 4, sign: int = 1) -> Any:
-    """A validated sale (or ``sign``) receipt of ``n_items`` as the drive takes it (:class:`~fiscal_core.ffd.receipt.Receipt`)."""
+    """A validated receipt of ``n_items`` with settlement sign ``sign``, as the drive takes it (a ``Receipt``)."""
     from fiscal_core.ffd.enums import ItemSubject, MeasureUnit, PaymentMethod, SettlementSign, TaxSystem, VatRate
     from fiscal_core.ffd.receipt import Item, MarkingCode, Payments, Receipt, item_sum
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ROOT, VECTORS
 
 PEREKRESTOK = json.loads((VECTORS / "real_receipt_ffd105_perekrestok_20200320.json").read_text())

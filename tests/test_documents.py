@@ -12,7 +12,6 @@ import msgspec
 import pytest
 from conftest import VECTORS
 
-from fiscal_core.errors import EncodeError
 from fiscal_core.ffd import documents as docs
 from fiscal_core.ffd import fnsjson, qr, tlv
 from fiscal_core.ffd.counters import Counters

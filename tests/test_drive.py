@@ -902,3 +902,22 @@ def test_document_time_is_the_wall_clock_of_the_drive_time_zone(
     )
     assert drive.signer.verify(issued.fd_number, local, issued.total, 1, issued.fiscal_sign)
     assert archive.verify(drive).ok
+
+
+@pytest.mark.parametrize("ffd", [2, 4])
+def test_spliced_receipts_equal_the_builder_output(tmp_path: pathlib.Path, ffd: int) -> None:
+    """The drive's fast path (pre-encoded body behind a packed numbering block) is byte for byte the builder's."""
+    from fiscal_core.ffd import documents
+    from fiscal_core.ffd.documents import Header
+
+    t = [1_790_000_000]
+    drive = FiscalDrive.create(tmp_path / "d", samples.identity(ffd=ffd), clock=lambda: t[0])
+    drive.open_shift("Иванова")
+    models = [samples.receipt(10, seed, ffd=ffd) for seed in range(6)]
+    issued = drive.append_many([(3, m) for m in models])
+    for model, result in zip(models, issued, strict=True):
+        assert isinstance(result, Issued)
+        header = Header(fd_number=result.fd_number, when=result.when, shift_number=result.shift_number)
+        fs = tlv.fiscal_sign_bytes(result.fiscal_sign, 3)
+        built = documents.receipt(drive.identity, header, fs, model, receipt_number=result.receipt_number)
+        assert tlv.encode([built]) == result.tlv == drive.document(result.fd_number).tlv

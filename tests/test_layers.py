@@ -78,9 +78,7 @@ def test_pure_layer_does_no_io() -> None:
 
 
 def test_only_the_stores_import_lmdb() -> None:
-    owners = {
-        _module_name(p) for p in _modules() if any(i.split(".")[0] == "lmdb" for i in _imports(p))
-    }
+    owners = {_module_name(p) for p in _modules() if any(i.split(".")[0] == "lmdb" for i in _imports(p))}
     assert owners <= LMDB_OWNERS, owners - LMDB_OWNERS
     assert "fiscal_core.drive.store" in owners
 
@@ -88,4 +86,6 @@ def test_only_the_stores_import_lmdb() -> None:
 def test_the_check_itself_sees_the_tree() -> None:
     names = {_module_name(p) for p in _modules()}
     assert {"fiscal_core.ffd.tlv", "fiscal_core.drive.drive", "fiscal_core.cli"} <= names
-    assert _layer("fiscal_core.ffd.tlv") == 1 and _layer("fiscal_core.drive.drive") == 2 and _layer("fiscal_core.cli") == 3
+    assert (
+        _layer("fiscal_core.ffd.tlv") == 1 and _layer("fiscal_core.drive.drive") == 2 and _layer("fiscal_core.cli") == 3
+    )

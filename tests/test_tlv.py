@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
 from conftest import VECTORS
+
 from fiscal_core.errors import DecodeError, EncodeError
 from fiscal_core.ffd import tlv
 from fiscal_core.ffd.tags import REGISTRY, DataType

@@ -10,10 +10,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from conftest import TLV_NATIVE, TLV_TWIN, both_impls
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import TLV_NATIVE, TLV_TWIN, both_impls
 from fiscal_core.errors import DecodeError, EncodeError
 from fiscal_core.ffd.cp866 import DECODE_TABLE
 from fiscal_core.ffd.tags import REGISTRY, DataType

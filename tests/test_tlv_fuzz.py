@@ -13,6 +13,7 @@ import random
 from typing import Any
 
 from conftest import TLV_NATIVE, TLV_TWIN, VECTORS, both_impls
+
 from fiscal_core.errors import DecodeError
 
 FUZZ_INPUTS = int(os.environ.get("FISCAL_CORE_FUZZ_INPUTS", "20000"))

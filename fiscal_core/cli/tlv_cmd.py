@@ -46,7 +46,11 @@ def sniff(raw: bytes) -> bytes:
     if _B64.match(text):
         compact = b"".join(text.split())
         try:
-            return base64.b64decode(compact + b"=" * (-len(compact) % 4), altchars=b"-_" if b"-" in compact or b"_" in compact else None, validate=True)
+            return base64.b64decode(
+                compact + b"=" * (-len(compact) % 4),
+                altchars=b"-_" if b"-" in compact or b"_" in compact else None,
+                validate=True,
+            )
         except (binascii.Error, ValueError):
             pass
     return raw

@@ -48,7 +48,9 @@ def minute_seconds(when: dt.datetime) -> int:
     return delta.days * 86400 + delta.seconds
 
 
-def canonical_fields(form: int, fn_number: str, fd_number: int, when: dt.datetime, settlement_sign: int, total: int) -> bytes:
+def canonical_fields(
+    form: int, fn_number: str, fd_number: int, when: dt.datetime, settlement_sign: int, total: int
+) -> bytes:
     """The exact bytes the fiscal sign covers (see the module docstring)."""
     fn = fn_number.encode("ascii")
     if len(fn) != 16 or not fn.isdigit():
@@ -95,7 +97,9 @@ class FiscalSigner:
             return self._msg_key.cmac(digest, 8)
         return hmac.new(self._msg_hmac, digest, hashlib.sha256).digest()[:8]
 
-    def fiscal_sign(self, form: int, fd_number: int, when: dt.datetime, settlement_sign: int = 0, total: int = 0) -> int:
+    def fiscal_sign(
+        self, form: int, fd_number: int, when: dt.datetime, settlement_sign: int = 0, total: int = 0
+    ) -> int:
         """The printed fiscal sign (≤ 10 digits): 32 bits of the document-key MAC."""
         mac = self._doc_mac(canonical_fields(form, self.fn_number, fd_number, when, settlement_sign, total))
         return int.from_bytes(mac[:4], "big")

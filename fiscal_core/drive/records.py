@@ -40,8 +40,8 @@ def pack(form: int, ffd_version: int, tlv: bytes, message_sign: bytes) -> bytes:
     if len(message_sign) not in (0, 8):
         raise ValueError("a message sign is 8 bytes")
     head = _HEAD.pack(RECORD_FORMAT, form, ffd_version, _FLAG_SIGN if message_sign else 0, len(tlv))
-    crc = crc32c(message_sign, crc32c(tlv, crc32c(head)))
-    return b"".join((head, crc.to_bytes(4, "little"), tlv, message_sign))
+    covered = b"".join((head, tlv, message_sign))  # one CRC pass over everything but the CRC itself
+    return b"".join((head, crc32c(covered).to_bytes(4, "little"), covered[8:]))
 
 
 def unpack(raw: bytes, fd_number: int = 0) -> Record:

@@ -199,11 +199,9 @@ class DriveStore:
         prefix = drive_id.to_bytes(4, "big")
         if not cursor.set_range(prefix):
             return
-        n = 0
-        for key, value in cursor:
+        for n, (key, value) in enumerate(cursor):
             if key[:4] != prefix or (limit is not None and n >= limit):
                 return
-            n += 1
             yield int.from_bytes(key[4:8], "big"), int.from_bytes(value, "big")
 
     def confirm(self, txn: lmdb.Transaction, drive_id: int, fd: int, confirmation: bytes) -> bool:

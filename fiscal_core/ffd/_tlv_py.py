@@ -94,7 +94,7 @@ def _walk(data: bytes, off: int, end: int, parent: int, path: tuple[int, ...], b
         spec = _SPECS.get(tag)
         if spec is None:
             raise DecodeError(f"unknown tag {tag}", off, here)
-        dtype, max_length, fixed, children, document = spec
+        dtype, max_length, fixed, _children, document = spec
         if parent:
             if document:
                 raise DecodeError(f"document tag {tag} inside tag {parent}", off, here)

@@ -9,7 +9,7 @@ Rules
 
 from __future__ import annotations
 
-__all__ = ["DECODE_TABLE", "ENCODE_MAP", "decode", "encode", "can_encode"]
+__all__ = ["DECODE_TABLE", "ENCODE_MAP", "can_encode", "decode", "encode"]
 
 #: byte value -> character (built once from the stdlib codec; after that the table is the spec).
 DECODE_TABLE: str = bytes(range(256)).decode("cp866")

@@ -18,21 +18,21 @@ codec can never disagree on what a tag is.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = [
-    "DataType",
-    "TagSpec",
-    "Tag",
-    "FormCode",
-    "REGISTRY",
     "BY_JSON_NAME",
-    "spec",
-    "is_known",
-    "FFD_105",
     "FFD_12",
+    "FFD_105",
+    "REGISTRY",
+    "DataType",
+    "FormCode",
+    "Tag",
+    "TagSpec",
+    "is_known",
+    "spec",
 ]
 
 FFD_105 = "1.05"

@@ -15,6 +15,7 @@ from fiscal_core.errors import DecodeError, EncodeError
 
 __all__ = [
     "IMPLEMENTATION",
+    "MESSAGE_SIGN_PREFIX",
     "DecodeError",
     "EncodeError",
     "check",
@@ -23,7 +24,6 @@ __all__ = [
     "fiscal_sign_bytes",
     "printed_fiscal_sign",
     "split_document",
-    "MESSAGE_SIGN_PREFIX",
 ]
 
 _impl, IMPLEMENTATION = select("fiscal_core._native._tlv", "fiscal_core.ffd._tlv_py")
