@@ -69,3 +69,21 @@ def bench_check(benchmark: Any, impl: Any, items: int) -> None:
 
     benchmark(run)
     per_item(benchmark, BATCH, "receipt")
+
+
+@pytest.mark.parametrize("op", ["encode", "decode", "check"])
+@pytest.mark.parametrize("impl", IMPLS)
+def bench_one_receipt(benchmark: Any, impl: Any, op: str) -> None:
+    """One 10-item receipt (the first of the stream: 1,188 B, 128 elements) again and again: hot in the cache,
+    as a freshly built or received document is. The stream benchmarks above show the cost of cold ones."""
+    tree = TREES[10][0]
+    data = impl.encode(tree)
+    benchmark.group = f"tlv-one-receipt-{op}"
+    if op == "encode":
+        benchmark(impl.encode, tree)
+    elif op == "decode":
+        benchmark(impl.decode, data)
+    else:
+        benchmark(impl.check, data)
+    benchmark.extra_info["bytes"] = len(data)
+    per_item(benchmark, 1, "receipt")
