@@ -52,6 +52,7 @@ def receipt_tree(n_items: int = 10, seed: int = 0, fd_number: int = 1) -> list[t
         name = f"{k + 1}:{rng.randrange(10**6, 10**7)} {rng.choice(_NAMES)}"
         weighed = "вес" in name
         price = rng.randrange(2_900, 89_900, 100) - 1
+        qty: Decimal | int
         if weighed:
             qty = Decimal(rng.randrange(150, 2_500)).scaleb(-3)
             item_sum = int((price * qty).quantize(Decimal(1), ROUND_HALF_UP))

@@ -445,6 +445,7 @@ class FiscalDrive:
 
     def _status_report(self, st: DriveState, header: Header, fs: bytes, days_left: int) -> Any:
         count, first_fd, first_utc = self._unsent()
+        assert st.identity is not None
         return documents.status_report(
             st.identity,
             header,
@@ -459,6 +460,7 @@ class FiscalDrive:
 
     def _shift_close(self, st: DriveState, header: Header, fs: bytes, now: int) -> Any:
         count, first_fd, first_utc = self._unsent()
+        assert st.identity is not None
         return documents.shift_close(
             st.identity,
             header,

@@ -148,7 +148,7 @@ class DriveStore:
 
     def drive_ids(self) -> dict[str, int]:
         with self.read() as txn:
-            return {k.decode(): int.from_bytes(v, "big") for k, v in txn.cursor(db=self.drives_db)}
+            return {bytes(k).decode(): int.from_bytes(v, "big") for k, v in txn.cursor(db=self.drives_db)}
 
     def add_drive(self, txn: lmdb.Transaction, fn_number: str) -> int:
         key = fn_number.encode("ascii")
@@ -166,8 +166,7 @@ class DriveStore:
         return drive_id.to_bytes(4, "big") + name.encode("ascii")
 
     def get_meta(self, txn: lmdb.Transaction, drive_id: int, name: str) -> bytes | None:
-        value: bytes | None = txn.get(self.meta_key(drive_id, name), db=self.meta_db)
-        return value
+        return _as_bytes(txn.get(self.meta_key(drive_id, name), db=self.meta_db))
 
     def put_meta(self, txn: lmdb.Transaction, drive_id: int, name: str, value: bytes) -> None:
         txn.put(self.meta_key(drive_id, name), value, db=self.meta_db)
@@ -180,8 +179,7 @@ class DriveStore:
         txn.put(key, issued_utc.to_bytes(8, "big"), db=self.outbox_db)
 
     def get_document(self, txn: lmdb.Transaction, drive_id: int, fd: int) -> bytes | None:
-        value: bytes | None = txn.get(doc_key(drive_id, fd), db=self.docs_db)
-        return value
+        return _as_bytes(txn.get(doc_key(drive_id, fd), db=self.docs_db))
 
     def iter_documents(self, txn: lmdb.Transaction, drive_id: int, start_fd: int = 1) -> Iterator[tuple[int, bytes]]:
         cursor = txn.cursor(db=self.docs_db)
@@ -191,7 +189,7 @@ class DriveStore:
         for key, value in cursor:
             if key[:4] != prefix:
                 return
-            yield int.from_bytes(key[4:8], "big"), value
+            yield int.from_bytes(key[4:8], "big"), bytes(value)
 
     def outbox(self, txn: lmdb.Transaction, drive_id: int, limit: int | None = None) -> Iterator[tuple[int, int]]:
         """(FD, issue time UTC) of unconfirmed documents in FD order."""
@@ -214,11 +212,16 @@ class DriveStore:
         return True
 
     def get_confirmation(self, txn: lmdb.Transaction, drive_id: int, fd: int) -> bytes | None:
-        value: bytes | None = txn.get(doc_key(drive_id, fd), db=self.acks_db)
-        return value
+        return _as_bytes(txn.get(doc_key(drive_id, fd), db=self.acks_db))
 
     def stat(self) -> dict[str, Any]:
         return {"path": self.path, "map_size": self.map_size, **self.env.stat(), **self.env.info()}
+
+
+def _as_bytes(value: bytes | memoryview | None) -> bytes | None:
+    # Read transactions here are opened with buffers=False, so LMDB already hands out bytes; a caller's own
+    # buffers=True transaction would give memoryviews that die with it.
+    return value if value is None or isinstance(value, bytes) else bytes(value)
 
 
 def _is_space_error(exc: lmdb.Error) -> bool:

@@ -24,4 +24,4 @@ else:
 def implementations() -> dict[str, object]:
     from fiscal_core._impl import implementations as _both
 
-    return _both("fiscal_core._native._receipt", "fiscal_core.ffd._receipt_body_py")
+    return dict(_both("fiscal_core._native._receipt", "fiscal_core.ffd._receipt_body_py"))
