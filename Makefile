@@ -34,7 +34,8 @@ bench-smoke: $(STAMP)
 bench-compare: $(STAMP)
 	$(PYTEST) $(BENCH_ARGS) --benchmark-only --benchmark-compare --benchmark-compare-fail=median:10% bench
 
-## Full-size fuzzing of the native decoder (1,000,000 inputs), and the same under ASAN/UBSAN.
+## Full-size fuzzing of the native decoder (1,000,000 inputs), and the same under ASAN/UBSAN with the
+## other native modules' suites (receipt bodies, CRC, Magma, the drive).
 fuzz: $(STAMP)
 	FISCAL_CORE_FUZZ_INPUTS=1000000 FISCAL_CORE_REQUIRE_EXTENSIONS=1 $(PYTEST) -q tests/test_tlv_fuzz.py
 
@@ -48,7 +49,8 @@ fuzz-asan:
 	cd tests && LD_PRELOAD=$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so) \
 	  ASAN_OPTIONS=detect_leaks=0 FISCAL_CORE_REQUIRE_EXTENSIONS=1 \
 	  FISCAL_CORE_FUZZ_INPUTS=$${FISCAL_CORE_FUZZ_INPUTS:-1000000} \
-	  ../.venv-asan/bin/python -m pytest -q -p no:cacheprovider --rootdir=.. test_tlv_fuzz.py test_tlv_equivalence.py
+	  ../.venv-asan/bin/python -m pytest -q -p no:cacheprovider --rootdir=.. test_tlv_fuzz.py test_tlv_equivalence.py \
+	    test_receipt_body.py test_crc.py test_magma.py test_drive.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check fiscal_core tests bench
