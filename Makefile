@@ -42,15 +42,21 @@ fuzz: $(STAMP)
 fuzz-asan:
 	test -x .venv-asan/bin/python || $(PY) -m venv .venv-asan
 	.venv-asan/bin/python -m pip install --quiet --upgrade pip
-	.venv-asan/bin/python -m pip install --quiet '.[test]'
-	# then the sanitized build over it (a plain install of '.' afterwards would replace it)
-	FISCAL_CORE_SANITIZE=1 .venv-asan/bin/python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps .
-	nm -D .venv-asan/lib/python3*/site-packages/fiscal_core/_native/_tlv*.so | grep -q __asan_ || { echo "not an ASAN build" >&2; exit 1; }
+	# Built from a copy of the sources: pip builds in the tree it is given, and ASAN objects must not end up here.
+	rm -rf build/asan-src && mkdir -p build/asan-src
+	tar --exclude=./.venv --exclude=./.venv-asan --exclude=./build --exclude=./.git --exclude='*.so' -cf - . \
+	  | tar -xf - -C build/asan-src
+	.venv-asan/bin/python -m pip install --quiet './build/asan-src[test]'
+	# then the sanitized build over it, from scratch: setuptools would otherwise reuse the plain objects
+	rm -rf build/asan-src/build
+	FISCAL_CORE_SANITIZE=1 .venv-asan/bin/python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps ./build/asan-src
+	for so in .venv-asan/lib/python3*/site-packages/fiscal_core/_native/_*.so; do \
+	  nm -D $$so | grep -q __asan_ || { echo "$$so is not an ASAN build" >&2; exit 1; }; done
 	cd tests && LD_PRELOAD=$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so) \
 	  ASAN_OPTIONS=detect_leaks=0 FISCAL_CORE_REQUIRE_EXTENSIONS=1 \
 	  FISCAL_CORE_FUZZ_INPUTS=$${FISCAL_CORE_FUZZ_INPUTS:-1000000} \
 	  ../.venv-asan/bin/python -m pytest -q -p no:cacheprovider --rootdir=.. test_tlv_fuzz.py test_tlv_equivalence.py \
-	    test_receipt_body.py test_crc.py test_magma.py test_drive.py
+	    test_receipt_body.py test_crc.py test_magma.py test_drive.py test_seal.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check fiscal_core tests bench

@@ -35,9 +35,17 @@ receipt = Extension(
     extra_link_args=link_args,
 )
 
+seal = Extension(
+    "fiscal_core._native._seal",
+    ["native/tlv/_seal.pyx", "native/tlv/_seal_kernels.c"],
+    include_dirs=["native/crypto/include"],
+    extra_compile_args=[*compile_args, "-Wno-unused-function"],
+    extra_link_args=link_args,
+)
+
 setup(
     ext_modules=cythonize(
-        [tlv, receipt],
+        [tlv, receipt, seal],
         language_level=3,
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False},
     ),

@@ -87,6 +87,11 @@ class FiscalSigner:
     def __repr__(self) -> str:
         return f"FiscalSigner(fn_number={self.fn_number!r}, algorithm={self.algorithm!r})"
 
+    @property
+    def magma_keys(self) -> tuple[bytes, bytes] | None:
+        """(document key, message key) for the native sealing pass; None with the HMAC alternative."""
+        return (self._doc_hmac, self._msg_hmac) if self.algorithm == "magma-cmac" else None
+
     def _doc_mac(self, data: bytes) -> bytes:
         if self._doc_key is not None:
             return self._doc_key.cmac(data, 8)

@@ -40,6 +40,7 @@ from fiscal_core.drive.errors import (
     TimeWentBack,
     WrongState,
 )
+from fiscal_core.drive.seal import seal_receipts
 from fiscal_core.drive.state import (
     CLOSING_RESERVE,
     DAY,
@@ -117,6 +118,8 @@ class _Pending:
     fiscal_sign: bytes = b""
     tlv: bytes = b""
     ffd_version: int = 0
+    message_sign: bytes = b""
+    record: bytes = b""
 
 
 def documents_too_long(form: int, length: int) -> EncodeError:
@@ -130,6 +133,7 @@ class Prepared:
     drive: FiscalDrive
     state: DriveState
     issued: list[Issued] = field(default_factory=list)
+    records: list[bytes] = field(default_factory=list)  #: sealed records by position ("" = pack at write time)
     results: list[Issued | FiscalError] = field(default_factory=list)
     now_utc: int = 0
 
@@ -386,6 +390,44 @@ class FiscalDrive:
             return documents.drive_close(ident, header, fs, drive_counters=st.drive_counters)
         raise ValueError(f"the drive does not issue form {form}")
 
+    def _seal(self, receipts: list[_Pending]) -> bool:
+        """Sign, splice and pack a batch's receipts in one native pass (:mod:`fiscal_core.drive.seal`).
+
+        False when the batch needs the general path: the HMAC alternative, or an FFD change inside the batch.
+        """
+        versions = {p.ffd_version for p in receipts}
+        keys = self.signer.magma_keys
+        if keys is None or len(versions) != 1:
+            return False
+        prefix = self._head_prefix
+        if prefix is None:
+            ident = self.identity
+            prefix = self._head_prefix = tlv.encode(
+                [(1041, ident.fn_number), (1037, ident.registration_number), (1018, ident.user_inn)]
+            )
+        items = []
+        for p in receipts:
+            assert p.body is not None
+            seconds = (p.when - _EPOCH) // _SECOND
+            items.append(
+                (
+                    p.form,
+                    p.fd_number,
+                    seconds,
+                    seconds - seconds % 60,
+                    p.shift_number,
+                    p.receipt_number,
+                    p.settlement_sign,
+                    p.total,
+                    p.body.data,
+                )
+            )
+        sealed = seal_receipts(keys[0], keys[1], self.fn_number.encode("ascii"), prefix, versions.pop(), items)
+        for p, (data, record, fp, ms) in zip(receipts, sealed, strict=True):
+            p.tlv, p.record, p.message_sign = data, record, ms
+            p.fiscal_sign = tlv.fiscal_sign_bytes(fp, p.form)
+        return True
+
     def _splice(self, pending: _Pending, fs: bytes) -> bytes:
         """``numbering block + 1038 + 1042 + body``: byte for byte what ``documents.receipt`` encodes to.
 
@@ -508,16 +550,19 @@ class FiscalDrive:
             if self._totals:
                 self._totals.flush_into(st.shift_counters, st.drive_counters)
             receipts = [p for p in pending if p.body is not None]
-            if receipts:
+            if receipts and not self._seal(receipts):
                 signs = self.signer.tags_1077(
                     [(p.form, p.fd_number, p.when, p.settlement_sign, p.total) for p in receipts]
                 )
                 for p, fs in zip(receipts, signs, strict=True):
                     p.fiscal_sign = fs
                     p.tlv = self._splice(p, fs)
-            message_signs = self.signer.message_signs([p.tlv for p in pending])
+            unsigned = [p for p in pending if not p.message_sign]
+            for p, ms in zip(unsigned, self.signer.message_signs([p.tlv for p in unsigned]), strict=True):
+                p.message_sign = ms
             issued_by_fd: dict[int, Issued] = {}
-            for p, ms in zip(pending, message_signs, strict=True):
+            for p in pending:
+                ms = p.message_sign
                 issued = Issued(
                     fd_number=p.fd_number,
                     form=p.form,
@@ -532,14 +577,15 @@ class FiscalDrive:
                     ffd_version=p.ffd_version,
                 )
                 prepared.issued.append(issued)
+                prepared.records.append(p.record)
                 issued_by_fd[p.fd_number] = issued
             prepared.results = [issued_by_fd[r.fd_number] if isinstance(r, _Pending) else r for r in slots]
             return prepared
 
     def write_prepared(self, txn: Any, prepared: Prepared) -> None:
         """Write a prepared batch inside the caller's store transaction."""
-        for issued in prepared.issued:
-            record = records.pack(issued.form, issued.ffd_version, issued.tlv, issued.message_sign)
+        for issued, sealed in zip(prepared.issued, prepared.records, strict=True):
+            record = sealed or records.pack(issued.form, issued.ffd_version, issued.tlv, issued.message_sign)
             self.store.put_document(txn, self.drive_id, issued.fd_number, record, prepared.now_utc)
         self.store.put_meta(txn, self.drive_id, _STATE, msgspec.msgpack.encode(prepared.state))
 
