@@ -63,4 +63,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf build dist *.egg-info fiscal_core/_native/*.so native/tlv/*.c .benchmarks
+	rm -rf build dist *.egg-info fiscal_core/_native/*.so native/tlv/_tlv.c native/tlv/_receipt.c native/tlv/_seal.c .benchmarks
