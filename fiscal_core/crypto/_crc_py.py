@@ -18,7 +18,7 @@ Rules
 
 from __future__ import annotations
 
-from typing import Any
+from fiscal_core.crypto._buffers import as_bytes as _as_bytes
 
 __all__ = ["crc16_ccitt", "crc32c"]
 
@@ -41,18 +41,6 @@ def _bitwise_crc32c(byte: int) -> int:
 
 _CRC16_TABLE = tuple(_bitwise_crc16(b) for b in range(256))
 _CRC32C_TABLE = tuple(_bitwise_crc32c(b) for b in range(256))
-
-
-def _as_bytes(data: Any) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    try:
-        view = memoryview(data)
-    except TypeError:
-        raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}") from None
-    if not view.c_contiguous:
-        raise BufferError("the buffer is not C-contiguous")
-    return view.tobytes()
 
 
 def _check_uint(name: str, value: object, bits: int) -> int:

@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from fiscal_core.crypto._buffers import as_bytes as _as_bytes
+
 __all__ = ["MagmaKey", "cmac", "cmac_many", "decrypt_block", "encrypt_block", "expand_key"]
 
 _M32 = 0xFFFFFFFF
@@ -84,18 +86,6 @@ def _dbl(v: int) -> int:
     """v * x in GF(2^64) modulo x^64 + x^4 + x^3 + x + 1 (R_64 = 0x1B, 34.13 section 5.4.2)."""
     v <<= 1
     return (v ^ 0x1B) & 0xFFFFFFFFFFFFFFFF if v >> 64 else v
-
-
-def _as_bytes(data: Any) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    try:
-        view = memoryview(data)
-    except TypeError:
-        raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}") from None
-    if not view.c_contiguous:
-        raise BufferError("the buffer is not C-contiguous")
-    return view.tobytes()
 
 
 def _sized(data: Any, size: int, what: str) -> bytes:
