@@ -15,7 +15,6 @@ import pytest
 
 from fiscal_core import samples
 from fiscal_core.drive.archive import verify
-from fiscal_core.drive.drive import FiscalDrive
 from fiscal_core.drive.errors import StorageFull
 from fiscal_core.drive.state import local_time
 from fiscal_core.errors import InputError
@@ -23,6 +22,7 @@ from fiscal_core.ffd import tlv
 from fiscal_core.ffd.enums import AgentType, ItemSubject
 from fiscal_core.ffd.receipt import Agent
 from fiscal_core.registers import EventKind, Reason, Refusal, UnknownGroup
+from fiscal_core.registers import fleet as fleet_module
 from fiscal_core.registers.fleet import Fleet, FleetEventKind, FleetSettings, Result
 from fiscal_core.registers.model import FleetFile, parse_tax_systems, required_capabilities
 from fiscal_core.registers.provision import add_registers
@@ -72,13 +72,13 @@ def drain(fleet: Fleet, t: float, limit: int = 1000) -> list[Result]:
 def test_submit_and_pump_give_the_fiscal_data(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fleet = make_fleet(tmp_path)
     commits: list[int] = []
-    real = FiscalDrive.commit_prepared
+    real = fleet_module._commit
 
     def counting(store: Any, batches: Any) -> None:
         commits.append(len(batches))
         real(store, batches)
 
-    monkeypatch.setattr(FiscalDrive, "commit_prepared", staticmethod(counting))
+    monkeypatch.setattr(fleet_module, "_commit", counting)
     rs = receipts(30)
     t = T0 + 17
     tickets = [fleet.submit(r, "shop", t, ref=("order", k)) for k, r in enumerate(rs)]
@@ -219,7 +219,7 @@ def test_a_failed_store_commit_loses_nothing_and_the_store_is_tried_again(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fleet = make_fleet(tmp_path, 2, settings=FleetSettings(retry_s=5.0))
-    real = FiscalDrive.commit_prepared
+    real = fleet_module._commit
     failures = [1]
 
     def flaky(store: Any, batches: Any) -> None:
@@ -228,7 +228,7 @@ def test_a_failed_store_commit_loses_nothing_and_the_store_is_tried_again(
             raise StorageFull("drive storage is full, nothing was written: test")
         real(store, batches)
 
-    monkeypatch.setattr(FiscalDrive, "commit_prepared", staticmethod(flaky))
+    monkeypatch.setattr(fleet_module, "_commit", flaky)
     t = T0 + 1
     tickets = [fleet.submit(r, "shop", t) for r in receipts(10)]
     assert fleet.pump(t) == []  # the commit failed: nothing written, every register of the store left rotation

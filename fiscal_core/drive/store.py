@@ -10,7 +10,9 @@ stored in shards; a single drive is simply a shard of one. Drives stay independe
 Rules
 - Named databases: ``drives`` (FN number -> drive id, u32), ``meta`` (id + name -> msgpack), ``docs``
   (id + FD number, both u32 big-endian -> record, see :mod:`.records`), ``outbox`` (id + FD -> issue time,
-  u64 UTC seconds, for documents without an operator confirmation), ``acks`` (id + FD -> confirmation).
+  u64 UTC seconds, for documents without an operator confirmation), ``acks`` (id + FD -> confirmation),
+  ``links`` (a caller's reference, e.g. the intake uuid -> id + FD: written in the document's own transaction,
+  it tells a restarted service whether a journaled receipt reached a drive, so it is issued exactly once).
 - Everything a document changes (record, counters, outbox) is written in one transaction: a crash leaves
   all of it or none of it, so no FD number is ever skipped or reused.
 - Commits are durable (``sync``/``metasync``); never ``writemap``; the map is sized once at creation and
@@ -91,6 +93,10 @@ class DriveStore:
         self.docs_db = self.env.open_db(b"docs", create=create)
         self.outbox_db = self.env.open_db(b"outbox", create=create)
         self.acks_db = self.env.open_db(b"acks", create=create)
+        try:
+            self.links_db: Any = self.env.open_db(b"links", create=create)
+        except lmdb.NotFoundError:  # a read-only look at a store written before links existed
+            self.links_db = None
 
     def reopen(self) -> None:
         """After a failed commit LMDB may refuse further transactions (MDB_PANIC): start afresh."""
@@ -213,6 +219,17 @@ class DriveStore:
 
     def get_confirmation(self, txn: lmdb.Transaction, drive_id: int, fd: int) -> bytes | None:
         return _as_bytes(txn.get(doc_key(drive_id, fd), db=self.acks_db))
+
+    def put_link(self, txn: lmdb.Transaction, ref: bytes, drive_id: int, fd: int) -> None:
+        """Record that the document ``fd`` of ``drive_id`` was issued for ``ref`` (in that document's transaction)."""
+        txn.put(ref, doc_key(drive_id, fd), db=self.links_db)
+
+    def get_link(self, txn: lmdb.Transaction, ref: bytes) -> tuple[int, int] | None:
+        """(drive id, FD) issued for ``ref``, or None."""
+        if self.links_db is None:
+            return None
+        value = txn.get(ref, db=self.links_db)
+        return None if value is None else split_key(bytes(value))
 
     def stat(self) -> dict[str, Any]:
         return {"path": self.path, "map_size": self.map_size, **self.env.stat(), **self.env.info()}

@@ -159,12 +159,20 @@ class Dispatcher:
     # ------------------------------------------------------------------ the hot path
 
     def route(
-        self, group: str, now: float, capabilities: frozenset[str] = _NO_CAPS, *, accepted: bool = False
+        self,
+        group: str,
+        now: float,
+        capabilities: frozenset[str] = _NO_CAPS,
+        *,
+        accepted: bool = False,
+        admitted: bool = False,
     ) -> str | Refusal:
         """The register that takes one receipt, or a Refusal.
 
         ``accepted=True`` re-routes a receipt already accepted (withdrawn from a register that cannot
-        finish it): it is neither counted as an arrival nor refused for load.
+        finish it): it is neither counted as an arrival nor refused for load. ``admitted=True`` is a new
+        receipt that the API admitted already (asked :meth:`admission`, then journaled it): it counts as an
+        arrival but is not refused for load either. Both can still get "no register in rotation".
         """
         try:
             g = self._groups[group]
@@ -189,7 +197,7 @@ class Dispatcher:
             g.arrived += 1
         if pool.backlog > pool.slow_at:
             # Above a threshold, or no member at all: reserves, refusal, or "none in rotation".
-            refusal = self._overloaded(g, pool, now, admit=not accepted)
+            refusal = self._overloaded(g, pool, now, admit=not (accepted or admitted))
             if refusal is not None:
                 return refusal
         queue = g.queue
@@ -221,6 +229,40 @@ class Dispatcher:
         else:
             g.changed(i, 1, pool)
         return g.ids[i]
+
+    def admission(self, group: str, now: float, capabilities: frozenset[str] = _NO_CAPS) -> Refusal | None:
+        """Would a new receipt be refused now? The same answer as :meth:`route`, counting and changing nothing.
+
+        For an API that must decide before it journals a receipt (and then routes it with ``admitted=True``).
+        """
+        try:
+            g = self._groups[group]
+        except KeyError:
+            raise UnknownGroup(f"no group {group!r}") from None
+        pool = g.base
+        if capabilities:
+            pool = g.pools.get(capabilities) or g.pool_for(frozenset(capabilities))  # type: ignore[assignment]
+            if pool is None:
+                return Refusal(
+                    0,
+                    f"no register of group {group!r} has the capabilities {sorted(capabilities)}",
+                    "no_capable_register",
+                )
+        if not pool.members:
+            return Refusal(
+                g.settings.idle_retry_after_s,
+                f"no register of group {group!r} that can take this receipt is in rotation",
+                "no_register_in_rotation",
+            )
+        if pool.backlog <= pool.refuse_at:
+            return None
+        s = g.settings
+        wait = pool.wait()
+        return Refusal(
+            max(1, math.ceil(wait - s.target_wait_s - 1e-9)),
+            f"group {g.name!r} cannot keep up: {pool.backlog} receipts queued, projected wait {wait:.1f} s "
+            f"> {s.target_wait_s + s.admission_margin_s:g} s",
+        )
 
     def take_batch(self, register: str, max_n: int, now: float) -> int:
         """Start up to ``max_n`` queued receipts of ``register`` as one batch; 0 while a batch is in flight."""

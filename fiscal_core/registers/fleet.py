@@ -105,8 +105,11 @@ class Fleet:
         on_result: Callable[[Result], None] | None = None,
         on_event: Callable[[Event | FleetEvent], None] | None = None,
         dispatcher: Dispatcher | None = None,
+        groups: Callable[[str], bool] | None = None,
     ) -> None:
         self.files = FleetFile(data_dir)
+        #: Which groups this fleet runs (one worker process each owns a share of them); all by default.
+        self.owns: Callable[[str], bool] = groups or (lambda code: True)
         if not self.files.exists():
             raise FileNotFoundError(f"no fleet in {self.files.root} (provision one first)")
         self.settings = settings or FleetSettings()
@@ -139,7 +142,7 @@ class Fleet:
         model = self.model
         s = self.settings
         for code, g in model.groups.items():
-            if code in self.groups:
+            if code in self.groups or not self.owns(code):
                 continue
             self._d.add_group(
                 code,
@@ -152,7 +155,7 @@ class Fleet:
             )
             self.groups[code] = Grp(code, group_identity(model, code), frozenset(g.capabilities), _ALL_CAPS)
         for serial, m in model.registers.items():
-            if serial in self.regs:
+            if serial in self.regs or m.group not in self.groups:
                 continue
             grp = self.groups[m.group]
             store = self.stores.get(m.shard)
@@ -215,8 +218,16 @@ class Fleet:
 
     # ------------------------------------------------------------------------------------------ submitting
 
-    def submit(self, receipt: Receipt, group: str, now: float, *, ref: Any = None) -> int | Refusal:
-        """Accept ``receipt`` for ``group``: its ticket (results carry it and ``ref``), or a Refusal."""
+    def submit(
+        self, receipt: Receipt, group: str, now: float, *, ref: Any = None, admitted: bool = False
+    ) -> int | Refusal:
+        """Accept ``receipt`` for ``group``: its ticket (results carry it and ``ref``), or a Refusal.
+
+        ``admitted=True``: the API admitted and journaled the receipt already (it asked the dispatcher's
+        ``admission`` first), so it is never refused for load; when no register can take it now it waits in
+        the group like a withdrawn receipt. A ``bytes`` ``ref`` (the intake uuid) is linked to the document in
+        the drive's own transaction (:meth:`DriveStore.put_link`): a restart can tell that it was issued.
+        """
         grp = self.groups.get(group)
         if grp is None:
             raise UnknownGroup(f"no group {group!r}")
@@ -229,9 +240,14 @@ class Fleet:
                 return Refusal(
                     0, f"group {group!r} has no {', '.join(sorted(missing))} registers", "no_capable_register"
                 )
-        got = self._d.route(group, now)
+        got = self._d.route(group, now, admitted=admitted)
         if type(got) is not str:
-            return got  # type: ignore[return-value]
+            if not admitted:
+                return got  # type: ignore[return-value]
+            self._seq = ticket = self._seq + 1
+            grp.orphans.append((ticket, body, ref))
+            self._orphaned.add(grp)
+            return ticket
         reg = self.regs[got]
         self._seq = ticket = self._seq + 1
         reg.queue.append((ticket, body, ref))
@@ -355,7 +371,7 @@ class Fleet:
                 self._work.append(reg)
         for store, batches in by_store.items():
             try:
-                FiscalDrive.commit_prepared(store.store, [b[2] for b in batches])
+                _commit(store.store, batches)
             except Exception as exc:  # StorageFull and anything else: nothing of the transaction was written
                 self._store_failed(store, batches, exc, now)
                 continue
@@ -607,3 +623,20 @@ class Fleet:
     def health(self, now: float) -> list[RegisterHealth]:
         """Every register's drive, shift, queue and rotation (reads each outbox: for status pages, not per pump)."""
         return health.report(self._d, list(self.regs.values()), now)
+
+
+def _commit(store: DriveStore, batches: list[_Batch]) -> None:
+    """One durable commit for the batches of one store, with the intake links of their receipts (see submit)."""
+    with store.write() as txn:
+        for _reg, jobs, prepared, opens in batches:
+            drive = prepared.drive
+            drive.write_prepared(txn, prepared)
+            if jobs is None:
+                continue
+            results = prepared.results[1:] if opens else prepared.results
+            for job, res in zip(jobs, results, strict=True):
+                ref = job[2]
+                if type(ref) is bytes and type(res) is Issued:
+                    store.put_link(txn, ref, drive.drive_id, res.fd_number)
+    for batch in batches:
+        batch[2].drive.applied(batch[2])

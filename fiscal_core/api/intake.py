@@ -1,0 +1,444 @@
+"""The intake (issue 5 items 4–7): journal, idempotency index, results, change feed and callback outbox, in LMDB.
+
+Rules
+- One LMDB environment (``DATA/intake``) shared by every worker process: LMDB's lock file serialises write
+  transactions across processes, so the idempotency check and the journal write of one transaction are atomic
+  against every other worker. Commits are durable (``sync``): a receipt is acknowledged only after
+  :meth:`Intake.accept` returned, and everything accepted survives a crash.
+- Databases (keys are bytes; ``G`` is the group code in UTF-8, ``\\0`` a separator no code contains):
+  ``journal`` uuid(16) -> :class:`Entry`; ``idem`` G\\0external_id -> uuid; ``pending`` G\\0seq(8) -> uuid (journaled,
+  no result yet); ``results`` uuid -> :class:`Outcome`; ``feed`` tenant\\0feed_seq(8) -> uuid (the change feed);
+  ``callbacks`` G\\0due_ms(8)uuid -> attempt(4) (callbacks to deliver); ``deliveries`` uuid attempt(4) -> log line;
+  ``notices`` tenant\\0seq(8) -> a fleet warning for the tenant; ``meta`` counters and the admission gates.
+- ``seq`` and ``feed_seq`` are global counters taken inside the write transaction, so commit order is counter
+  order: a reader that sees number n also sees every number below it, and a scan from the last number seen
+  never misses an entry (the change feed's cursor and the fiscal thread's pickup both rely on it).
+- A journaled receipt is in exactly one of two states: pending (in ``pending``) or finished (in ``results``);
+  :meth:`finish` moves it in one transaction together with its feed entry and its callback. The drive links
+  each issued document to its uuid in the drive's own transaction (``DriveStore.put_link``), so a restart
+  tells "issued, result not written yet" from "never issued": nothing is fiscalized twice.
+- Only this module and ``drive.store`` import ``lmdb`` (tests/test_layers.py).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import lmdb
+import msgspec
+
+from fiscal_core.errors import FiscalError
+
+__all__ = [
+    "Accepted",
+    "Entry",
+    "Intake",
+    "IntakeFull",
+    "NewEntry",
+    "Outcome",
+]
+
+DEFAULT_MAP_SIZE = 16 << 30
+_SEP = b"\x00"
+_SEQ = b"seq"
+_FEED = b"feed"
+_NOTICE = b"notice"
+
+
+class IntakeFull(FiscalError):
+    """The intake store cannot take more (disk or map full): nothing of the request was stored; retry later."""
+
+    code = "intake_full"
+    retryable = True
+
+
+class Entry(msgspec.Struct, array_like=True, frozen=True):
+    """A journaled request: everything needed to fiscalize it again after a crash, and to answer reports."""
+
+    tenant: str
+    group: str
+    external_id: str
+    operation: str  #: ATOL operation name: sell, sell_refund, …, buy_refund_correction
+    api: int  #: 4 or 5 (ATOL version the client used), 0 for the native bulk API
+    timestamp: str  #: the client's ``timestamp`` as it sent it
+    callback_url: str  #: "" = none
+    payload_hash: bytes
+    correction: bool
+    document: bytes  #: msgpack of the validated Receipt / Correction
+    accepted_at: float  #: UTC seconds
+    seq: int = 0
+    warnings: Any = None  #: validation warnings as sent back at acceptance (list of {path, code, message})
+
+
+class Outcome(msgspec.Struct, array_like=True, frozen=True):
+    """The end of a journaled receipt: ``done`` with its fiscal data, or ``fail`` with an error."""
+
+    status: str  #: "done" | "fail"
+    at: float  #: UTC seconds
+    register: str = ""
+    fn_number: str = ""
+    registration_number: str = ""
+    fd_number: int = 0
+    fiscal_sign: int = 0
+    shift_number: int = 0
+    receipt_number: int = 0
+    when: str = ""  #: 1012 local time, ISO format without zone
+    total: int = 0
+    form: int = 0
+    error_code: str = ""
+    error_text: str = ""
+    feed_seq: int = 0
+
+
+class NewEntry(msgspec.Struct, frozen=True):
+    """What :meth:`Intake.accept` journals (the uuid is chosen by the caller, 16 bytes)."""
+
+    uuid: bytes
+    entry: Entry
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """The answer for one :class:`NewEntry`: its uuid, or the original's when ``duplicate``."""
+
+    uuid: bytes
+    duplicate: bool
+    seq: int
+    same_payload: bool = True
+    original: Entry | None = None
+
+
+_entry_enc = msgspec.msgpack.Encoder()
+_entry_dec = msgspec.msgpack.Decoder(Entry)
+_outcome_dec = msgspec.msgpack.Decoder(Outcome)
+
+
+def _u64(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+def idem_key(group: str, external_id: str) -> bytes:
+    return group.encode() + _SEP + external_id.encode()
+
+
+class Intake:
+    """The intake environment; see the module rules. Thread-safe: LMDB serialises writers, readers never block."""
+
+    def __init__(self, path: str | os.PathLike[str], *, map_size: int | None = None) -> None:
+        self.path = os.fspath(path)
+        os.makedirs(self.path, exist_ok=True)
+        exists = os.path.exists(os.path.join(self.path, "data.mdb"))
+        self.env = lmdb.open(
+            self.path,
+            map_size=map_size or (0 if exists else DEFAULT_MAP_SIZE),
+            max_dbs=12,
+            subdir=True,
+            sync=True,
+            metasync=True,
+            writemap=False,
+            readahead=False,
+            meminit=False,
+            max_readers=512,
+            lock=True,
+        )
+        db = self.env.open_db
+        self.journal = db(b"journal")
+        self.idem = db(b"idem")
+        self.pending = db(b"pending")
+        self.results = db(b"results")
+        self.feed_db = db(b"feed")
+        self.callbacks = db(b"callbacks")
+        self.deliveries = db(b"deliveries")
+        self.notices = db(b"notices")
+        self.meta = db(b"meta")
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __enter__(self) -> Intake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[lmdb.Transaction]:
+        try:
+            with self.env.begin(write=True) as txn:
+                yield txn
+        except (lmdb.MapFullError, lmdb.DiskError) as exc:
+            raise IntakeFull(f"the intake store is full, nothing was stored: {exc}") from exc
+
+    def _read(self) -> lmdb.Transaction:
+        return self.env.begin(buffers=False)
+
+    @staticmethod
+    def _counter(txn: lmdb.Transaction, name: bytes, meta: Any) -> int:
+        raw = txn.get(name, db=meta)
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
+    # ------------------------------------------------------------------ accepting
+
+    def accept(self, batch: Iterable[NewEntry]) -> list[Accepted]:
+        """Journal ``batch`` in one durable transaction (group commit); an answer per entry, in order.
+
+        A (group, external_id) already known — journaled earlier or earlier in this batch — is a duplicate:
+        its answer carries the original uuid and entry, and ``same_payload`` compares the payload hashes.
+        """
+        out: list[Accepted] = []
+        enc = _entry_enc.encode
+        with self._write() as txn:
+            seq = self._counter(txn, _SEQ, self.meta)
+            get, put = txn.get, txn.put
+            idem, journal, pending = self.idem, self.journal, self.pending
+            for new in batch:
+                e = new.entry
+                gkey = e.group.encode()
+                ikey = gkey + _SEP + e.external_id.encode()
+                known = cast("bytes | None", get(ikey, db=idem))
+                if known is not None:
+                    original = _entry_dec.decode(cast(bytes, get(known, db=journal)))
+                    out.append(Accepted(known, True, original.seq, original.payload_hash == e.payload_hash, original))
+                    continue
+                seq += 1
+                put(ikey, new.uuid, db=idem)
+                put(new.uuid, enc(msgspec.structs.replace(e, seq=seq)), db=journal)
+                put(gkey + _SEP + _u64(seq), new.uuid, db=pending)
+                out.append(Accepted(new.uuid, False, seq))
+            put(_SEQ, _u64(seq), db=self.meta)
+        return out
+
+    def find(self, group: str, external_id: str) -> bytes | None:
+        """The uuid journaled for (group, external_id), or None (a read: no lock taken)."""
+        with self._read() as txn:
+            value = txn.get(idem_key(group, external_id), db=self.idem)
+            return None if value is None else bytes(value)
+
+    # ------------------------------------------------------------------ reading
+
+    def entry(self, uuid: bytes) -> Entry | None:
+        with self._read() as txn:
+            raw = txn.get(uuid, db=self.journal)
+            return None if raw is None else _entry_dec.decode(raw)
+
+    def report(self, uuid: bytes) -> tuple[Entry, Outcome | None] | None:
+        """The entry and its outcome (None while pending), read together; None for an unknown uuid."""
+        with self._read() as txn:
+            raw = txn.get(uuid, db=self.journal)
+            if raw is None:
+                return None
+            res = txn.get(uuid, db=self.results)
+            return _entry_dec.decode(raw), None if res is None else _outcome_dec.decode(res)
+
+    def reports(self, uuids: Iterable[bytes]) -> list[tuple[bytes, Entry, Outcome | None] | None]:
+        with self._read() as txn:
+            out: list[tuple[bytes, Entry, Outcome | None] | None] = []
+            for uuid in uuids:
+                raw = txn.get(uuid, db=self.journal)
+                if raw is None:
+                    out.append(None)
+                    continue
+                res = txn.get(uuid, db=self.results)
+                out.append((uuid, _entry_dec.decode(raw), None if res is None else _outcome_dec.decode(res)))
+            return out
+
+    def pending_of(self, group: str, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, bytes]]:
+        """(seq, uuid) of ``group``'s pending receipts with seq > ``after_seq``, in seq order."""
+        prefix = group.encode() + _SEP
+        out: list[tuple[int, bytes]] = []
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.pending)
+            if not cursor.set_range(prefix + _u64(after_seq + 1)):
+                return out
+            n = len(prefix)
+            for key, value in cursor:
+                if key[:n] != prefix or len(out) >= limit:
+                    break
+                out.append((int.from_bytes(key[n:], "big"), cast(bytes, value)))
+        return out
+
+    def entries(self, uuids: Iterable[bytes]) -> list[Entry]:
+        with self._read() as txn:
+            return [_entry_dec.decode(cast(bytes, txn.get(u, db=self.journal))) for u in uuids]
+
+    def pending_count(self) -> int:
+        with self._read() as txn:
+            return int(txn.stat(self.pending)["entries"])
+
+    def counts(self) -> dict[str, int]:
+        with self._read() as txn:
+            return {
+                "journal": int(txn.stat(self.journal)["entries"]),
+                "pending": int(txn.stat(self.pending)["entries"]),
+                "results": int(txn.stat(self.results)["entries"]),
+                "callbacks_due": int(txn.stat(self.callbacks)["entries"]),
+            }
+
+    # ------------------------------------------------------------------ finishing
+
+    def finish(self, done: Iterable[tuple[bytes, Entry, Outcome]], *, callback_due: float | None = None) -> list[int]:
+        """Write outcomes in one durable transaction: result, out of pending, into the tenant's feed, and a
+        callback to deliver when the entry has a callback URL (due at ``callback_due``, default its ``at``).
+        An outcome already written is left as it is (idempotent: a replay after a crash changes nothing);
+        its feed number is 0 in the answer.
+        """
+        seqs: list[int] = []
+        enc = _entry_enc.encode
+        with self._write() as txn:
+            fseq = self._counter(txn, _FEED, self.meta)
+            get, put, delete = txn.get, txn.put, txn.delete
+            for uuid, entry, outcome in done:
+                if get(uuid, db=self.results) is not None:
+                    seqs.append(0)
+                    continue
+                fseq += 1
+                put(uuid, enc(msgspec.structs.replace(outcome, feed_seq=fseq)), db=self.results)
+                gkey = entry.group.encode()
+                delete(gkey + _SEP + _u64(entry.seq), db=self.pending)
+                put(entry.tenant.encode() + _SEP + _u64(fseq), uuid, db=self.feed_db)
+                if entry.callback_url:
+                    due = int((callback_due if callback_due is not None else outcome.at) * 1000)
+                    put(gkey + _SEP + _u64(due) + uuid, (0).to_bytes(4, "big"), db=self.callbacks)
+                seqs.append(fseq)
+            put(_FEED, _u64(fseq), db=self.meta)
+        return seqs
+
+    # ------------------------------------------------------------------ change feed
+
+    def feed(self, tenant: str, after: int = 0, limit: int = 1000) -> list[tuple[int, bytes, Entry, Outcome]]:
+        """``tenant``'s finished receipts with feed number > ``after``, oldest first (the cursor is the last
+        number returned)."""
+        prefix = tenant.encode() + _SEP
+        n = len(prefix)
+        out: list[tuple[int, bytes, Entry, Outcome]] = []
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.feed_db)
+            if not cursor.set_range(prefix + _u64(after + 1)):
+                return out
+            for key, uuid in cursor:
+                if key[:n] != prefix or len(out) >= limit:
+                    break
+                entry = _entry_dec.decode(cast(bytes, txn.get(uuid, db=self.journal)))
+                outcome = _outcome_dec.decode(cast(bytes, txn.get(uuid, db=self.results)))
+                out.append((int.from_bytes(key[n:], "big"), cast(bytes, uuid), entry, outcome))
+        return out
+
+    def feed_head(self) -> int:
+        with self._read() as txn:
+            return self._counter(txn, _FEED, self.meta)
+
+    # ------------------------------------------------------------------ callbacks
+
+    def callbacks_due(self, group: str, now: float, limit: int = 100) -> list[tuple[bytes, bytes, int]]:
+        """(key, uuid, attempt) of ``group``'s callbacks due at ``now`` (UTC seconds), earliest first."""
+        prefix = group.encode() + _SEP
+        n = len(prefix)
+        horizon = int(now * 1000)
+        out: list[tuple[bytes, bytes, int]] = []
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.callbacks)
+            if not cursor.set_range(prefix):
+                return out
+            for key, value in cursor:
+                if key[:n] != prefix or len(out) >= limit:
+                    break
+                if int.from_bytes(key[n : n + 8], "big") > horizon:
+                    break
+                out.append((bytes(key), bytes(key[n + 8 :]), int.from_bytes(value, "big")))
+        return out
+
+    def next_callback_at(self, group: str) -> float | None:
+        prefix = group.encode() + _SEP
+        n = len(prefix)
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.callbacks)
+            if not cursor.set_range(prefix):
+                return None
+            key = cursor.key()
+            if key[:n] != prefix:
+                return None
+            return int.from_bytes(key[n : n + 8], "big") / 1000
+
+    def callback_attempted(
+        self, key: bytes, uuid: bytes, attempt: int, log: dict[str, Any], retry_at: float | None
+    ) -> None:
+        """Record one delivery attempt; reschedule it at ``retry_at`` or, when None, it is over (delivered or
+        given up)."""
+        with self._write() as txn:
+            if not txn.delete(key, db=self.callbacks):
+                return  # another worker finished it first
+            txn.put(uuid + attempt.to_bytes(4, "big"), msgspec.json.encode(log), db=self.deliveries)
+            if retry_at is not None:
+                group_part = key[: key.index(_SEP) + 1]
+                txn.put(
+                    group_part + _u64(int(retry_at * 1000)) + uuid,
+                    (attempt + 1).to_bytes(4, "big"),
+                    db=self.callbacks,
+                )
+
+    def deliveries_of(self, uuid: bytes) -> list[dict[str, Any]]:
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.deliveries)
+            out: list[dict[str, Any]] = []
+            if not cursor.set_range(uuid):
+                return out
+            for key, value in cursor:
+                if key[:16] != uuid:
+                    break
+                out.append(msgspec.json.decode(value))
+            return out
+
+    # ------------------------------------------------------------------ notices (fleet warnings per tenant)
+
+    def notify(self, notices: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Append fleet warnings to their tenants' notice feeds (one transaction)."""
+        with self._write() as txn:
+            n = self._counter(txn, _NOTICE, self.meta)
+            for tenant, body in notices:
+                n += 1
+                txn.put(tenant.encode() + _SEP + _u64(n), msgspec.json.encode({**body, "seq": n}), db=self.notices)
+            txn.put(_NOTICE, _u64(n), db=self.meta)
+
+    def notices_of(self, tenant: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        prefix = tenant.encode() + _SEP
+        n = len(prefix)
+        out: list[dict[str, Any]] = []
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.notices)
+            if not cursor.set_range(prefix + _u64(after + 1)):
+                return out
+            for key, value in cursor:
+                if key[:n] != prefix or len(out) >= limit:
+                    break
+                out.append(msgspec.json.decode(value))
+        return out
+
+    # ------------------------------------------------------------------ admission gates (shared by workers)
+
+    def set_gates(self, gates: dict[str, tuple[int, str, str] | None]) -> None:
+        """Publish per group "refuse new receipts" (retry_after_s, reason, code) or None (admit)."""
+        with self._write() as txn:
+            for group, gate in gates.items():
+                key = b"gate" + _SEP + group.encode()
+                if gate is None:
+                    txn.delete(key, db=self.meta)
+                else:
+                    txn.put(key, msgspec.msgpack.encode(gate), db=self.meta)
+
+    def gates(self) -> dict[str, tuple[int, str, str]]:
+        prefix = b"gate" + _SEP
+        out: dict[str, tuple[int, str, str]] = {}
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.meta)
+            if not cursor.set_range(prefix):
+                return out
+            for key, value in cursor:
+                if not bytes(key).startswith(prefix):
+                    break
+                retry, reason, code = msgspec.msgpack.decode(value)
+                out[bytes(key[len(prefix) :]).decode()] = (int(retry), str(reason), str(code))
+        return out

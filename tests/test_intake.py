@@ -1,0 +1,216 @@
+"""The intake journal and the fiscal pipeline behind it (issue 5 items 4–5), without HTTP.
+
+What is shown: idempotency inside one batch and across batches (payload hash compared), gapless commit-ordered
+sequence numbers, the pipeline fiscalizing journaled receipts found by the scan or handed over in memory, and
+exactly-once recovery after a crash between the drive commit and the outcome write (the drive's links).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+import uuid as uuidlib
+from typing import Any
+
+import msgspec
+import pytest
+
+from fiscal_core import samples
+from fiscal_core.api.intake import Entry, Intake, NewEntry, Outcome
+from fiscal_core.api.pipeline import Pipeline, decode_document
+from fiscal_core.drive.archive import verify
+from fiscal_core.ffd import tlv
+from fiscal_core.registers.fleet import Fleet
+from fiscal_core.registers.model import FleetFile, parse_tax_systems
+from fiscal_core.registers.provision import add_registers
+
+
+def make_fleet_dir(root: pathlib.Path, n: int = 3) -> None:
+    files = FleetFile(root)
+    with files.edit() as model:
+        model.add_tenant("shop", "pw", "7707083893", 'ООО "Магазин"', parse_tax_systems("osn"))
+        model.add_group("shop", "shop", "1.2", capabilities=["marked"])
+        model.add_tenant("other", "pw", "7736207543", 'ООО "Другой"', parse_tax_systems("osn"))
+        model.add_group("other", "other", "1.2", capabilities=["marked"])
+    add_registers(files, "shop", n, clock=time.time)
+    add_registers(files, "other", 1, clock=time.time)
+
+
+def entry(
+    group: str, external_id: str, doc: Any, *, tenant: str = "shop", payload: bytes = b"h", cb: str = ""
+) -> Entry:
+    return Entry(
+        tenant=tenant,
+        group=group,
+        external_id=external_id,
+        operation="sell",
+        api=5,
+        timestamp="01.06.2026 10:00:00",
+        callback_url=cb,
+        payload_hash=payload,
+        correction=False,
+        document=msgspec.msgpack.encode(doc),
+        accepted_at=time.time(),
+    )
+
+
+def new(group: str, external_id: str, doc: Any, **kw: Any) -> NewEntry:
+    return NewEntry(uuidlib.uuid4().bytes, entry(group, external_id, doc, **kw))
+
+
+def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+def test_accept_is_idempotent_per_group_and_external_id(tmp_path: pathlib.Path) -> None:
+    doc = samples.receipt(1, 1)
+    with Intake(tmp_path / "intake") as intake:
+        first = intake.accept([new("shop", "A", doc), new("shop", "B", doc), new("shop", "A", doc, payload=b"x")])
+        assert [a.duplicate for a in first] == [False, False, True]
+        assert first[2].uuid == first[0].uuid  # the original uuid comes back
+        assert first[2].same_payload is False  # and the differing payload is flagged
+        assert [a.seq for a in first[:2]] == [1, 2]
+        again = intake.accept([new("shop", "B", doc), new("other", "A", doc, tenant="other")])
+        assert again[0].duplicate and again[0].uuid == first[1].uuid and again[0].same_payload
+        assert not again[1].duplicate  # the scope is (group, external_id): another group may reuse it
+        assert again[1].seq == 3
+        assert intake.find("shop", "A") == first[0].uuid
+        assert [s for s, _ in intake.pending_of("shop")] == [1, 2]
+        assert intake.pending_of("shop", 1) == [(2, first[1].uuid)]
+        report = intake.report(first[0].uuid)
+        assert report is not None and report[1] is None and report[0].seq == 1
+
+
+def test_finish_moves_a_receipt_out_of_pending_once_and_feeds_the_tenant(tmp_path: pathlib.Path) -> None:
+    doc = samples.receipt(1, 1)
+    with Intake(tmp_path / "intake") as intake:
+        acc = intake.accept([new("shop", "A", doc, cb="http://127.0.0.1:1/cb"), new("shop", "B", doc)])
+        ents = intake.entries([a.uuid for a in acc])
+        out = Outcome("done", 100.0, "R1", "9999078900000001", "0000000001012345", 7, 123, 1, 2, "2026-06-01T10:00:00")
+        seqs = intake.finish([(acc[0].uuid, ents[0], out)])
+        assert seqs == [1]
+        assert intake.finish([(acc[0].uuid, ents[0], out)]) == [0]  # a replay changes nothing
+        assert intake.pending_of("shop") == [(2, acc[1].uuid)]
+        feed = intake.feed("shop")
+        assert [(f[0], f[1]) for f in feed] == [(1, acc[0].uuid)] and feed[0][3].fd_number == 7
+        assert intake.feed("other") == []
+        due = intake.callbacks_due("shop", 100.0)
+        assert [(u, n) for _, u, n in due] == [(acc[0].uuid, 0)]
+        assert intake.callbacks_due("shop", 99.0) == []
+
+
+def run_pipeline(root: pathlib.Path, intake: Intake, **kw: Any) -> Pipeline:
+    p = Pipeline(str(root), intake, poll_s=0.005, **kw)
+    p.start()
+    return p
+
+
+def test_pipeline_fiscalizes_journaled_receipts_scanned_or_handed_over(tmp_path: pathlib.Path) -> None:
+    make_fleet_dir(tmp_path)
+    docs = samples.receipts(40, 3, seed=5)
+    with Intake(tmp_path / "intake") as intake:
+        finished: list[Any] = []
+        p = run_pipeline(tmp_path, intake, on_finished=finished.extend)
+        try:
+            scanned = intake.accept([new("shop", f"s{k}", d) for k, d in enumerate(docs[:20])])
+            batch = [new("shop", f"h{k}", d) for k, d in enumerate(docs[20:])]
+            handed = intake.accept(batch)
+            p.handoff([(a.uuid, n.entry, d) for a, n, d in zip(handed, batch, docs[20:], strict=True)])
+            wait_for(lambda: len(finished) == 40)
+        finally:
+            p.stop()
+        assert intake.pending_of("shop") == []
+        uuids = {a.uuid for a in scanned + handed}
+        assert {u for u, _, _ in finished} == uuids
+        outs = [o for _, _, o in finished]
+        assert all(o.status == "done" for o in outs)
+        # Per drive the receipts' FD numbers are distinct (reports take the others): nothing issued twice.
+        by_fn: dict[str, list[int]] = {}
+        for o in outs:
+            by_fn.setdefault(o.fn_number, []).append(o.fd_number)
+        assert sum(len(v) for v in by_fn.values()) == 40 and all(len(v) == len(set(v)) for v in by_fn.values())
+        # The fiscal data is the drive's: total and 1077 of the stored document.
+        fleet = Fleet(tmp_path, time.time())
+        try:
+            for o in outs[:5]:
+                serial = o.register
+                ((_, nodes),) = tlv.decode(fleet.drive(serial).document(o.fd_number).tlv)
+                tags = dict(nodes)
+                assert tlv.printed_fiscal_sign(tags[1077]) == o.fiscal_sign and tags[1020] == o.total
+        finally:
+            fleet.close()
+
+
+def test_a_crash_between_drive_and_intake_is_recovered_from_the_links_exactly_once(tmp_path: pathlib.Path) -> None:
+    make_fleet_dir(tmp_path)
+    docs = samples.receipts(12, 2, seed=9)
+    with Intake(tmp_path / "intake") as intake:
+        acc = intake.accept([new("shop", f"x{k}", d) for k, d in enumerate(docs)])
+        # "Before the crash": the fleet issues the first 8 with their uuids as refs; the outcomes are never written.
+        now = time.time()
+        fleet = Fleet(tmp_path, now)
+        for a, d in zip(acc[:8], docs[:8], strict=True):
+            assert isinstance(fleet.submit(d, "shop", now, ref=a.uuid, admitted=True), int)
+        issued = {r.ref: r for r in fleet.pump(now)}
+        assert len(issued) == 8
+        fleet.close()
+        # "After the restart": 8 rebuilt from the drives, 4 fiscalized now, none twice.
+        finished: list[Any] = []
+        p = run_pipeline(tmp_path, intake, on_finished=finished.extend)
+        try:
+            assert p.recovered == {"linked": 8, "resubmitted": 4}
+            wait_for(lambda: len(finished) == 12)
+        finally:
+            p.stop()
+        got = {u: o for u, _, o in finished}
+        for u, r in issued.items():
+            o = got[u]
+            assert (o.fn_number, o.fd_number, o.fiscal_sign, o.total) == (
+                r.fn_number,
+                r.fd_number,
+                r.fiscal_sign,
+                r.total,
+            )
+        receipts_on_drives = 0
+        fleet = Fleet(tmp_path, time.time())
+        try:
+            for serial in fleet.regs:
+                report = verify(fleet.drive(serial))  # the archive verifies: CRCs, signs, gapless numbers
+                assert report.ok, report.error
+                receipts_on_drives += report.by_form.get(3, 0)
+        finally:
+            fleet.close()
+        assert receipts_on_drives == 12
+
+
+def test_decode_document_round_trips_the_validated_receipt() -> None:
+    doc = samples.receipt(10, 3)
+    assert decode_document(entry("shop", "a", doc)) == doc
+
+
+def test_pipeline_runs_only_the_groups_it_owns(tmp_path: pathlib.Path) -> None:
+    make_fleet_dir(tmp_path)
+    with Intake(tmp_path / "intake") as intake:
+        p = Pipeline(str(tmp_path), intake, owns=lambda g: g == "other")
+        try:
+            assert p.owns("other") and not p.owns("shop")
+            assert set(p.fleet.groups) == {"other"} and len(p.fleet.regs) == 1
+        finally:
+            p.fleet.close()
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_gates_are_published_for_owned_groups(tmp_path: pathlib.Path, n: int) -> None:
+    make_fleet_dir(tmp_path, n)
+    with Intake(tmp_path / "intake") as intake:
+        p = run_pipeline(tmp_path, intake)
+        try:
+            wait_for(lambda: set(p.gates) == {"shop", "other"})
+            assert p.gates == {"shop": None, "other": None}  # idle groups admit
+        finally:
+            p.stop()
