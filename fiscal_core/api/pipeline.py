@@ -107,6 +107,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         poll_s: float = 0.02,
         gate_s: float = 0.1,
+        health_s: float = 1.0,
         drain_s: float = 10.0,
         on_finished: Callable[[list[tuple[bytes, Entry, Outcome]]], None] | None = None,
     ) -> None:
@@ -129,6 +130,8 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self._next_scan = 0.0
         self._next_gate = 0.0
+        self._next_health = 0.0
+        self.health_s = health_s
         self.gates: dict[str, tuple[int, str, str] | None] = {}
         self.recovered = {"linked": 0, "resubmitted": 0}
         self.processed = 0
@@ -317,7 +320,9 @@ class Pipeline:
             self.gates = {**self.gates, **changed}
             with contextlib.suppress(IntakeFull):
                 self.intake.set_gates(changed)
-        self.health = self.fleet.health(now)
+        if now >= self._next_health:
+            self._next_health = now + self.health_s
+            self.health = self.fleet.health(now)
 
     def _notices(self) -> None:
         events = self.fleet.drain_events()

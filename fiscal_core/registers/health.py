@@ -79,9 +79,12 @@ def report(d: Dispatcher, regs: list[Reg], now: float) -> list[RegisterHealth]:
         drive = reg.drive
         st = drive.state
         with drive.store.read() as txn:
-            unsent = list(drive.store.outbox(txn, drive.drive_id))
+            first = next(drive.store.outbox(txn, drive.drive_id, limit=1), None)
         snap = snaps[reg.serial]
         issued = st.next_fd - 1
+        # The OFD confirms in FD order (ofd.client sends in order and stops at the first failure), so the
+        # unconfirmed documents are the FDs from the first one to the last: O(1), not a walk of the outbox.
+        unsent = 0 if first is None else st.next_fd - first[0]
         closes = None
         if st.shift_open and math.isfinite(reg.close_due):
             closes = dt.datetime.fromtimestamp(reg.close_due, zone(reg.model.timezone)).replace(tzinfo=None)
@@ -98,8 +101,8 @@ def report(d: Dispatcher, regs: list[Reg], now: float) -> list[RegisterHealth]:
                 documents=issued,
                 capacity=drive.config.capacity,
                 days_to_expiry=_days_left(reg, now),
-                unsent=len(unsent),
-                oldest_unsent_age_s=max(0.0, now - unsent[0][1]) if unsent else 0.0,
+                unsent=unsent,
+                oldest_unsent_age_s=max(0.0, now - first[1]) if first else 0.0,
                 shift_open=st.shift_open,
                 shift_number=st.shift_number,
                 shift_age_s=now - st.shift_opened_utc if st.shift_open else 0.0,

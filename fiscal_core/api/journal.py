@@ -1,0 +1,134 @@
+"""The journal writer of a worker: group commit of accepted requests across concurrent connections.
+
+Rules
+- Handlers on the event loop never block on LMDB: they :meth:`JournalWriter.submit` a request with a callback
+  and return an awaitable; one writer thread takes everything queued, journals it in ONE durable transaction
+  (:meth:`Intake.accept`), then answers the whole batch with a single ``call_soon_threadsafe``.
+- The answer is given only after the commit: nothing acknowledged was not journaled. A failed commit (a full
+  disk) answers every request of the batch with the error; nothing of it was stored.
+- After the answer, receipts that are new go to the worker's fiscal pipeline in memory (``handoff``); the
+  journal is still the authority (the pipeline also scans it).
+- Batches are capped (``max_batch``) so one huge bulk request does not hold the writer for long; a bulk
+  request is submitted as one unit and answered as one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fiscal_core.api.intake import Accepted, Intake, NewEntry
+from fiscal_core.ffd.receipt import Receipt
+
+__all__ = ["JournalWriter"]
+
+log = logging.getLogger("fiscal_core.journal")
+
+#: One unit of work: the entries with their documents, and where the answer goes (called on the loop).
+Unit = tuple[Sequence[NewEntry], Sequence[Receipt], Callable[[list[Accepted] | BaseException], None]]
+
+
+class JournalWriter:
+    """One thread per worker; see the module rules."""
+
+    def __init__(
+        self,
+        intake: Intake,
+        loop: asyncio.AbstractEventLoop,
+        handoff: Callable[[list[tuple[bytes, Any, Receipt]]], None] | None = None,
+        *,
+        max_batch: int = 20_000,
+    ) -> None:
+        self.intake = intake
+        self.loop = loop
+        self.handoff = handoff
+        self.max_batch = max_batch
+        self._queue: deque[Unit] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
+        self.commits = 0
+        self.journaled = 0
+        self.duplicates = 0
+        self.commit_seconds = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Journal what is queued, then stop (graceful shutdown drains the queue)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def submit(
+        self,
+        entries: Sequence[NewEntry],
+        documents: Sequence[Receipt],
+        answer: Callable[[list[Accepted] | BaseException], None],
+    ) -> None:
+        with self._cond:
+            self._queue.append((entries, documents, answer))
+            self._cond.notify()
+
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    def _run(self) -> None:
+        queue = self._queue
+        while True:
+            with self._cond:
+                while not queue and not self._stopping:
+                    self._cond.wait()
+                if not queue and self._stopping:
+                    return
+                units: list[Unit] = []
+                n = 0
+                while queue and (not units or n + len(queue[0][0]) <= self.max_batch):
+                    unit = queue.popleft()
+                    units.append(unit)
+                    n += len(unit[0])
+            self._commit(units)
+
+    def _commit(self, units: list[Unit]) -> None:
+        flat = [e for unit in units for e in unit[0]]
+        t0 = time.perf_counter()
+        try:
+            answers: list[Accepted] | BaseException = self.intake.accept(flat)
+        except BaseException as exc:
+            log.error("journal commit of %d entries failed: %s", len(flat), exc)
+            answers = exc
+        self.commit_seconds += time.perf_counter() - t0
+        self.loop.call_soon_threadsafe(_answer, units, answers)
+        if isinstance(answers, BaseException):
+            return
+        self.commits += 1
+        fresh: list[tuple[bytes, Any, Receipt]] = []
+        k = 0
+        for entries, docs, _ in units:
+            for new, doc in zip(entries, docs, strict=True):
+                a = answers[k]
+                k += 1
+                if not a.duplicate:
+                    fresh.append((a.uuid, new.entry, doc))
+        self.journaled += len(fresh)
+        self.duplicates += len(flat) - len(fresh)
+        if fresh and self.handoff is not None:
+            self.handoff(fresh)
+
+
+def _answer(units: list[Unit], answers: list[Accepted] | BaseException) -> None:
+    k = 0
+    for entries, _, reply in units:
+        n = len(entries)
+        try:
+            reply(answers if isinstance(answers, BaseException) else answers[k : k + n])
+        except Exception:  # one broken reply must not keep the others waiting
+            log.exception("answering a journaled request failed")
+        k += n

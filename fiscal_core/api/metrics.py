@@ -1,0 +1,109 @@
+"""``/metrics`` in the Prometheus text format (0.0.4), for one worker (label ``worker``).
+
+Rules
+- Request counts and latency histograms per route class and status come from :class:`RequestStats`, fed by
+  the HTTP server's ``on_request_done`` hook (one dict update and one bisect per request).
+- Queue lengths (journal writer backlog, receipts in the fleet, pending in the journal), per-register
+  throughput, drive fill and OFD backlog come from the pipeline's last health snapshot (≤ 100 ms old).
+- Route classes, not raw paths (a uuid per path would explode the label set).
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fiscal_core.api.service import Service
+
+__all__ = ["RequestStats", "render", "route_class"]
+
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def route_class(path: str) -> str:
+    parts = path.strip("/").split("/")
+    if parts[0] == "possystem":
+        if len(parts) >= 3 and parts[2] == "getToken":
+            return "atol_token"
+        if len(parts) >= 4 and parts[3] == "report":
+            return "atol_report"
+        return "atol_register" if len(parts) == 4 else "other"
+    if parts[0] == "api" and len(parts) >= 3:
+        return f"v1_{parts[2]}".replace("-", "_")
+    return parts[0] or "root"
+
+
+class RequestStats:
+    """Counters and histograms of served requests."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+        self.hist: dict[str, list[int]] = {}
+        self.sums: dict[str, float] = {}
+
+    def observe(self, path: str, status: int, seconds: float) -> None:
+        route = route_class(path)
+        key = (route, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        h = self.hist.get(route)
+        if h is None:
+            h = self.hist[route] = [0] * (len(BUCKETS) + 1)
+            self.sums[route] = 0.0
+        h[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.sums[route] += seconds
+
+
+def render(svc: Service) -> str:
+    w = f'worker="{svc.worker}"'
+    out: list[str] = []
+    add = out.append
+    stats: RequestStats | None = getattr(svc, "request_stats", None)
+    add("# HELP fiscal_http_requests_total HTTP requests served, by route class and status.")
+    add("# TYPE fiscal_http_requests_total counter")
+    if stats is not None:
+        for (route, status), n in sorted(stats.counts.items()):
+            add(f'fiscal_http_requests_total{{{w},route="{route}",status="{status}"}} {n}')
+        add("# HELP fiscal_http_request_seconds Time from a request's last byte to its response.")
+        add("# TYPE fiscal_http_request_seconds histogram")
+        for route, h in sorted(stats.hist.items()):
+            acc = 0
+            for le, n in zip((*BUCKETS, float("inf")), h, strict=True):
+                acc += n
+                label = "+Inf" if le == float("inf") else f"{le:g}"
+                add(f'fiscal_http_request_seconds_bucket{{{w},route="{route}",le="{label}"}} {acc}')
+            add(f'fiscal_http_request_seconds_sum{{{w},route="{route}"}} {stats.sums[route]:.6f}')
+            add(f'fiscal_http_request_seconds_count{{{w},route="{route}"}} {acc}')
+    writer = svc.writer
+    add("# TYPE fiscal_receipts_total counter")
+    for k, v in svc.stats.items():
+        add(f'fiscal_receipts_total{{{w},outcome="{k}"}} {v}')
+    add(f'fiscal_receipts_total{{{w},outcome="fiscalized"}} {svc.pipeline.processed}')
+    if writer is not None:
+        add("# TYPE fiscal_journal_commits_total counter")
+        add(f"fiscal_journal_commits_total{{{w}}} {writer.commits}")
+        add("# TYPE fiscal_journal_commit_seconds_total counter")
+        add(f"fiscal_journal_commit_seconds_total{{{w}}} {writer.commit_seconds:.6f}")
+    add("# TYPE fiscal_queue_length gauge")
+    add(f'fiscal_queue_length{{{w},queue="journal_writer"}} {writer.backlog() if writer else 0}')
+    add(f'fiscal_queue_length{{{w},queue="fleet"}} {svc.pipeline.fleet.pending()}')
+    counts = svc.intake.counts()
+    add(f'fiscal_queue_length{{{w},queue="journal_pending"}} {counts["pending"]}')
+    add(f'fiscal_queue_length{{{w},queue="callbacks_due"}} {counts["callbacks_due"]}')
+    add("# TYPE fiscal_register_throughput gauge")
+    add("# TYPE fiscal_register_queue gauge")
+    add("# TYPE fiscal_drive_fill_ratio gauge")
+    add("# TYPE fiscal_drive_days_to_expiry gauge")
+    add("# TYPE fiscal_ofd_unsent_documents gauge")
+    add("# TYPE fiscal_ofd_oldest_unsent_seconds gauge")
+    add("# TYPE fiscal_register_in_rotation gauge")
+    for h in svc.pipeline.health:
+        r = f'{w},group="{h.group}",register="{h.register}"'
+        add(f"fiscal_register_throughput{{{r}}} {h.throughput:.3f}")
+        add(f"fiscal_register_queue{{{r}}} {h.queue}")
+        add(f"fiscal_drive_fill_ratio{{{r}}} {h.fill_percent / 100:.6f}")
+        add(f"fiscal_drive_days_to_expiry{{{r}}} {h.days_to_expiry:.2f}")
+        add(f"fiscal_ofd_unsent_documents{{{r}}} {h.unsent}")
+        add(f"fiscal_ofd_oldest_unsent_seconds{{{r}}} {h.oldest_unsent_age_s:.1f}")
+        add(f"fiscal_register_in_rotation{{{r}}} {int(h.in_rotation)}")
+    return "\n".join(out) + "\n"

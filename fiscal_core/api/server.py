@@ -1,0 +1,127 @@
+"""``fiscal-core serve``: provision, then run the API workers (issue 5 item 1).
+
+Rules
+- The embedded default (no arguments): data in ``./fiscal-data``, the sandbox tenant provisioned (and said so on
+  stdout), the in-process OFD emulator, listening on 127.0.0.1:8080, one worker.
+- Everything that opens LMDB happens inside a worker process, after the fork (an LMDB environment must not
+  cross a fork). The supervisor (``workers.run_workers``) only forks, forwards signals and reaps.
+- Each worker: uvloop loop → :class:`~fiscal_core.api.service.Service` (intake, journal writer, fiscal pipeline,
+  callbacks) → :class:`~fiscal_core.api.http.HttpServer` on its own SO_REUSEPORT socket. Graceful stop: the
+  HTTP server drains the requests in flight, then the service journals what is queued and lets the fleet
+  finish, then everything is closed.
+- The wall clock is read here and passed down (the layers below take ``clock``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl as _ssl
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvloop
+
+from fiscal_core.api.http import HttpServer, Limits, Request, Response, bind_socket
+from fiscal_core.api.metrics import RequestStats
+from fiscal_core.api.service import Service, ServiceSettings
+from fiscal_core.api.workers import run_workers, serve
+
+__all__ = ["ServeConfig", "main_worker", "run"]
+
+log = logging.getLogger("fiscal_core.server")
+
+
+@dataclass
+class ServeConfig:
+    data: str = "./fiscal-data"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    grace_s: float = 10.0
+    sandbox: bool = True
+    ofd: str = "embedded"  #: "embedded" (in-process emulator), "none", or host:port of a real OFD
+    settings: ServiceSettings = field(default_factory=ServiceSettings)
+    limits: Limits = field(default_factory=Limits)
+
+
+def _ssl_context(cfg: ServeConfig) -> _ssl.SSLContext | None:
+    if not cfg.tls_cert:
+        return None
+    ctx = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    return ctx
+
+
+def _timed(svc: Service, stats: RequestStats) -> Any:
+    """The service's handler, with each request's time observed for /metrics."""
+    handle = svc.handle
+    observe = stats.observe
+    clock = time.perf_counter
+
+    def handler(req: Request) -> Any:
+        t0 = clock()
+        resp = handle(req)
+        if type(resp) is Response:
+            observe(req.path, resp.status, clock() - t0)
+            return resp
+        fut = asyncio.ensure_future(resp)
+
+        def done(f: asyncio.Future[Response]) -> None:
+            if not f.cancelled() and f.exception() is None:
+                observe(req.path, f.result().status, clock() - t0)
+
+        fut.add_done_callback(done)
+        return fut
+
+    return handler
+
+
+def main_worker(index: int, cfg: ServeConfig) -> None:
+    """One worker process: the service and its HTTP server on one uvloop loop, until SIGTERM/SIGINT."""
+
+    # The event loop shares the GIL with the journal writer and the fiscal pipeline: a short switch interval
+    # keeps a loop that waits for the GIL after each I/O call from waiting a whole default 5 ms slice.
+    sys.setswitchinterval(0.0005)
+
+    async def main() -> None:
+        svc = Service(cfg.data, worker=index, workers=cfg.workers, settings=cfg.settings)
+        await svc.start()
+        stats = RequestStats()
+        svc.request_stats = stats  # type: ignore[attr-defined]
+        server = HttpServer(_timed(svc, stats), limits=cfg.limits)
+        sock = bind_socket(cfg.host, cfg.port)
+        log.info("worker %d serving on %s:%d", index, cfg.host, sock.getsockname()[1])
+        try:
+            await serve(server, sock, grace_s=cfg.grace_s, ssl=_ssl_context(cfg))
+        finally:
+            await svc.stop()
+
+    uvloop.run(main())
+
+
+def run(cfg: ServeConfig) -> int:
+    """Provision, say what runs where, and run the workers; the exit code."""
+    from fiscal_core.registers import sandbox
+    from fiscal_core.registers.model import FleetFile
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    os.makedirs(cfg.data, exist_ok=True)
+    if cfg.sandbox:
+        print(sandbox.provision(cfg.data), flush=True)
+    elif not FleetFile(cfg.data).exists():
+        print(f"fiscal-core: error: no fleet in {cfg.data}: provision one or run with the sandbox", file=sys.stderr)
+        return 2
+    scheme = "https" if cfg.tls_cert else "http"
+    print(
+        f"fiscal-core: serving {scheme}://{cfg.host}:{cfg.port} with {cfg.workers} worker(s), data in "
+        f"{os.path.abspath(cfg.data)}, OFD {cfg.ofd}; ATOL API at /possystem/v4|v5/, bulk API at /api/v1/, "
+        f"/metrics, /openapi.json",
+        flush=True,
+    )
+    return run_workers(cfg.workers, lambda i: main_worker(i, cfg), grace_s=cfg.grace_s + 5)

@@ -1,0 +1,180 @@
+"""What the API answers about a journaled receipt: ATOL report bodies, native results, QR strings.
+
+Rules
+- One function per shape, pure: an :class:`~fiscal_core.api.intake.Entry` and its
+  :class:`~fiscal_core.api.intake.Outcome` (None while pending) in, a JSON-ready dict out.
+- ATOL report (cloud-api §1.7, §1.11): ``uuid, status, error, payload, timestamp, group_code, daemon_code,
+  device_code, external_id, callback_url`` (+ ``warnings``); ``payload`` with ``total`` in roubles as a number
+  and ``receipt_datetime`` as ``dd.mm.yyyy HH:MM:SS``. A pending receipt is ``wait`` with error 34 (ATOL: "do not
+  resend, poll later"), a failed one ``fail`` with the error typed ``driver`` (the register refused) or
+  ``agent`` (the data), as ATOL types them.
+- Native result: the same facts with integer kopecks, ISO times, the QR string, the feed cursor and the
+  sub-state (``queued`` / ``done`` / ``fail``), so bulk senders need no ATOL parsing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid as uuidlib
+from typing import Any
+
+from fiscal_core.api.intake import Entry, Outcome
+from fiscal_core.ffd import qr
+
+__all__ = ["SETTLEMENT_SIGN", "atol_report", "atol_time", "native_result", "new_uuid", "qr_string", "uuid_str"]
+
+#: ATOL operation -> 1054 settlement sign (1 приход, 2 возврат прихода, 3 расход, 4 возврат расхода).
+SETTLEMENT_SIGN = {
+    "sell": 1,
+    "sell_refund": 2,
+    "buy": 3,
+    "buy_refund": 4,
+    "sell_correction": 1,
+    "sell_refund_correction": 2,
+    "buy_correction": 3,
+    "buy_refund_correction": 4,
+}
+ATOL_TIME = "%d.%m.%Y %H:%M:%S"
+
+
+def uuid_str(raw: bytes) -> str:
+    return str(uuidlib.UUID(bytes=raw))
+
+
+_last_second = [-1, ""]
+
+
+def atol_time(t: float | dt.datetime) -> str:
+    """ATOL's ``dd.mm.yyyy HH:MM:SS`` (Moscow time for service timestamps); cached per second."""
+    if isinstance(t, dt.datetime):
+        return t.strftime(ATOL_TIME)
+    second = int(t)
+    cached = _last_second
+    if cached[0] != second:
+        cached[1] = dt.datetime.fromtimestamp(second, dt.UTC).astimezone(_MSK).strftime(ATOL_TIME)
+        cached[0] = second
+    return str(cached[1])
+
+
+_pool = bytearray()
+
+
+def new_uuid() -> bytes:
+    """A random (version 4) uuid's 16 bytes, cut from a pool refilled 64 KiB at a time (one getrandom call per
+    4,096 uuids instead of one each)."""
+    global _pool
+    if len(_pool) < 16:
+        _pool = bytearray(os.urandom(65536))
+    b = _pool[-16:]
+    del _pool[-16:]
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    return bytes(b)
+
+
+_MSK = dt.timezone(dt.timedelta(hours=3))
+
+
+def qr_string(entry: Entry, out: Outcome) -> str:
+    when = dt.datetime.fromisoformat(out.when)
+    params = qr.QrParams(
+        t=when,
+        s=out.total,
+        fn=out.fn_number,
+        i=out.fd_number,
+        fp=out.fiscal_sign,
+        n=SETTLEMENT_SIGN[entry.operation],
+        seconds=bool(when.second),
+    )
+    return qr.format(params)
+
+
+def _error_type(code: str) -> str:
+    return "driver" if code.startswith("drive") or code in {"storage_full", "shift_expired"} else "agent"
+
+
+def atol_report(
+    uuid: bytes,
+    entry: Entry,
+    out: Outcome | None,
+    *,
+    daemon_code: str,
+    ofd_inn: str,
+    fns_site: str,
+    check_url: str,
+    now: float,
+    error_id: str,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "uuid": uuid_str(uuid),
+        "error": None,
+        "status": "wait",
+        "payload": None,
+        "timestamp": atol_time(out.at if out is not None else now),
+        "group_code": entry.group,
+        "daemon_code": daemon_code,
+        "device_code": out.register if out is not None else None,
+        "external_id": entry.external_id,
+        "callback_url": entry.callback_url,
+        "warnings": None,
+    }
+    if out is None:
+        body["error"] = {
+            "error_id": error_id,
+            "code": 34,
+            "text": "Состояние чека не найдено. Попробуйте позднее",
+            "type": "system",
+        }
+        return body
+    if out.status != "done":
+        body["status"] = "fail"
+        body["error"] = {"error_id": error_id, "code": 1, "text": out.error_text, "type": _error_type(out.error_code)}
+        return body
+    body["status"] = "done"
+    qr_text = qr_string(entry, out)
+    body["payload"] = {
+        "total": out.total / 100,
+        "fns_site": fns_site,
+        "fn_number": out.fn_number,
+        "shift_number": out.shift_number,
+        "receipt_datetime": dt.datetime.fromisoformat(out.when).strftime(ATOL_TIME),
+        "fiscal_receipt_number": out.receipt_number,
+        "fiscal_document_number": out.fd_number,
+        "ecr_registration_number": out.registration_number,
+        "fiscal_document_attribute": out.fiscal_sign,
+        "ofd_inn": ofd_inn,
+        "ofd_receipt_url": f"{check_url}?{qr_text}" if check_url else "",
+    }
+    return body
+
+
+def native_result(uuid: bytes, entry: Entry, out: Outcome | None) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "uuid": uuid_str(uuid),
+        "external_id": entry.external_id,
+        "group_code": entry.group,
+        "operation": entry.operation,
+        "status": "queued" if out is None else out.status,
+        "accepted_at": entry.accepted_at,
+    }
+    if out is None:
+        return res
+    res["finished_at"] = out.at
+    res["cursor"] = out.feed_seq
+    res["register"] = out.register
+    if out.status == "done":
+        res["fiscal"] = {
+            "fn_number": out.fn_number,
+            "registration_number": out.registration_number,
+            "fd_number": out.fd_number,
+            "fiscal_sign": out.fiscal_sign,
+            "shift_number": out.shift_number,
+            "receipt_number": out.receipt_number,
+            "datetime": out.when,
+            "total": out.total,
+            "qr": qr_string(entry, out),
+        }
+    else:
+        res["error"] = {"code": out.error_code, "text": out.error_text, "retryable": False}
+    return res
