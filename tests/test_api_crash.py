@@ -25,7 +25,6 @@ import time
 from typing import Any
 
 import pytest
-
 from apiclient import ROOT, Client, Server
 
 KILLS = int(os.environ.get("FISCAL_CORE_API_CRASH_KILLS", "6"))
@@ -122,8 +121,10 @@ def test_sigkill_under_bulk_load_loses_and_duplicates_nothing(tmp_path: pathlib.
         c.login("v5")
         while state["doubt"]:
             batch, state["doubt"] = state["doubt"][:BATCH], state["doubt"][BATCH:]
-            status, got = c.post("/api/v1/receipts", {"receipts": [
-                receipt(e, "sandbox-v5" if int(e.split("-")[1]) % 2 else "sandbox-v4") for e in batch]})
+            status, got = c.post(
+                "/api/v1/receipts",
+                {"receipts": [receipt(e, "sandbox-v5" if int(e.split("-")[1]) % 2 else "sandbox-v4") for e in batch]},
+            )
             assert status == 200
             for ext, r in zip(batch, got["results"], strict=True):
                 assert state["acked"].get(ext, r["uuid"]) == r["uuid"]
@@ -156,8 +157,10 @@ def test_sigkill_under_bulk_load_loses_and_duplicates_nothing(tmp_path: pathlib.
         receipts_on_drives += sum(int(n) for n in _receipt_counts(out.stdout))
     assert receipts_on_drives == len(uuids), (receipts_on_drives, len(uuids))
     repeats = state["repeats"]
-    print(f"\n{KILLS} kills: {len(uuids)} receipts done exactly once ({repeats} repeated external_ids sent, "
-          f"{state['resent']} resent after a kill), {len(stores)} stores verified")
+    print(
+        f"\n{KILLS} kills: {len(uuids)} receipts done exactly once ({repeats} repeated external_ids sent, "
+        f"{state['resent']} resent after a kill), {len(stores)} stores verified"
+    )
 
 
 def _receipt_counts(text: str) -> list[str]:

@@ -83,7 +83,7 @@ def route(svc: Service, req: Request, parts: list[str]) -> Response | Awaitable[
     if head == "check" and req.method == "GET":
         return _check(svc, req)
     if head == "plan" and req.method == "POST":
-        return _plan(req)
+        return _plan(svc, req)
     if head == "token" and req.method == "POST":
         return svc._get_token(req)
     login = svc._login(req)
@@ -427,19 +427,19 @@ def _check(svc: Service, req: Request) -> Response:
     return _reply(req, {"verified": True, "form": form, "document": fnsjson.to_fnsjson((form, nodes))})
 
 
-def _plan(req: Request) -> Response:
+def _plan(svc: Service, req: Request) -> Response:
+    """``POST /api/v1/plan``: the register-count calculator (fiscal_core.capacity) on a JSON object of inputs."""
     from fiscal_core.api.service import ApiError
+    from fiscal_core.capacity import plan_from_json
+    from fiscal_core.errors import FieldError
 
+    today = dt.datetime.fromtimestamp(svc.clock(), dt.UTC).date()
     try:
-        from fiscal_core.capacity import plan_from_json
-    except ImportError:
-        raise ApiError(50, "the capacity calculator is not installed", http=501) from None
-    try:
-        return Response(200, plan_from_json(req.body), "application/json; charset=utf-8")
-    except ValueError as exc:
+        return Response(200, plan_from_json(req.body, today=today), "application/json; charset=utf-8")
+    except FieldError as exc:
         raise ApiError(
             32,
             str(exc),
-            symbol="bad_plan_input",
-            fields=[{"path": getattr(exc, "path", ""), "code": "invalid", "message": str(exc)}],
+            symbol=exc.code,
+            fields=[{"path": exc.path, "code": exc.code, "message": exc.reason}],
         ) from None
