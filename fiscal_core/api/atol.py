@@ -8,9 +8,10 @@ Rules
   is the shape check; everything semantic (lengths in CP866 bytes, money scale, INN check digits, enum strings,
   sums) is :mod:`fiscal_core.api.validate`'s, which collects every issue with its path instead of stopping at
   the first. So the Structs carry no ``Meta`` constraints.
-- Money and quantities are :class:`~decimal.Decimal`: msgspec parses the JSON number text straight into an exact
-  Decimal, never through a binary float (``19.99`` stays ``19.99``). A JSON string holding a number is accepted
-  too (msgspec's Decimal rule); validation refuses NaN and infinities.
+- Money and quantities are :data:`Number` (``int | Decimal``): msgspec parses the JSON number text straight into
+  an exact int (``100``) or Decimal (``19.99``), never through a binary float. Integers skip the Decimal
+  constructor, which makes them ~4× cheaper to decode; both are exact. A JSON string holding a number becomes a
+  Decimal too (msgspec's Decimal rule); validation refuses NaN and infinities.
 - Unknown keys are ignored, as ATOL clients send extras (``source_id``, vendor fields). Known fields of the
   *other* API version (``mark_code`` in v4, ``measurement_unit`` in v5, …) are declared as ``Any`` so that
   validation can refuse them with a path instead of dropping them silently.
@@ -72,6 +73,7 @@ __all__ = [
     "MarkCode",
     "MarkQuantity",
     "MarkResult",
+    "Number",
     "Operation",
     "Payment",
     "ReceiptBodyV4",
@@ -343,6 +345,9 @@ def error(code: int, text: str | None = None, *args: object) -> Error:
 
 # --------------------------------------------------------------------------- request bodies (shape only)
 
+#: A JSON number in the request: an int when written without a fraction or exponent, else an exact Decimal.
+Number = int | Decimal
+
 
 class _In(Struct, kw_only=True, frozen=True, gc=False):
     """Request Structs: no reference cycles, so they skip the GC (msgspec ``gc=False``)."""
@@ -354,7 +359,7 @@ class Service(_In, kw_only=True, frozen=True, gc=False):
 
 class Vat(_In, kw_only=True, frozen=True, gc=False):
     type: str
-    sum: Decimal | None = None
+    sum: Number | None = None
 
 
 class PayingAgent(_In, kw_only=True, frozen=True, gc=False):
@@ -421,11 +426,11 @@ class Company(_In, kw_only=True, frozen=True, gc=False):
 
 class Payment(_In, kw_only=True, frozen=True, gc=False):
     type: int  #: 0 cash, 1 cashless, 2 prepayment, 3 credit, 4 other consideration; 5–9 refused
-    sum: Decimal
+    sum: Number
 
 
 class CashlessPayment(_In, kw_only=True, frozen=True, gc=False):
-    sum: Decimal  #: 1082
+    sum: Number  #: 1082
     method: int  #: 1236
     id: str | None = None  #: 1237
     additional_info: str | None = None  #: 1238
@@ -477,13 +482,13 @@ class CorrectionInfo(_In, kw_only=True, frozen=True, gc=False):
 
 class _Item(_In, kw_only=True, frozen=True, gc=False):
     name: str  #: 1030
-    price: Decimal  #: 1079, roubles
-    quantity: Decimal  #: 1023
-    sum: Decimal  #: 1043, roubles, = price × quantity
+    price: Number  #: 1079, roubles
+    quantity: Number  #: 1023
+    sum: Number  #: 1043, roubles, = price × quantity
     vat: Vat | None = None  #: 1199/1200; may be omitted when the receipt-level ``vats`` has one rate
     payment_method: str | None = None  #: 1214
     user_data: str | None = None  #: 1191
-    excise: Decimal | None = None  #: 1229
+    excise: Number | None = None  #: 1229
     country_code: str | None = None  #: 1230
     declaration_number: str | None = None  #: 1231
     agent_info: AgentInfo | None = None  #: 1222 + 1223
@@ -534,7 +539,7 @@ class _Body(_In, kw_only=True, frozen=True, gc=False):
 class ReceiptBodyV4(_Body, kw_only=True, frozen=True, gc=False):
     client: ClientV4
     items: list[ItemV4]
-    total: Decimal  #: 1020
+    total: Number  #: 1020
     agent_info: AgentInfo | None = None  #: 1057 + top-level 1223 tags (table 20)
     supplier_info: SupplierInfo | None = None  #: 1171 at the top level (phones only in 1.05)
     operating_check_props: Any = None  #: FFD 1.2: refused in v4
@@ -544,7 +549,7 @@ class ReceiptBodyV4(_Body, kw_only=True, frozen=True, gc=False):
 class ReceiptBodyV5(_Body, kw_only=True, frozen=True, gc=False):
     client: ClientV5
     items: list[ItemV5]
-    total: Decimal
+    total: Number
     agent_info: AgentInfo | None = None  #: applied to the items without their own (no receipt-level agent in 1.2)
     supplier_info: SupplierInfo | None = None  #: likewise
     operating_check_props: OperatingCheckProps | None = None  #: 1270
@@ -555,7 +560,7 @@ class CorrectionBodyV4(_Body, kw_only=True, frozen=True, gc=False):
     """v4 correction (§1.5): no items; ``vats`` are required; the total is the payments' sum unless given."""
 
     correction_info: CorrectionInfo
-    total: Decimal | None = None
+    total: Number | None = None
     items: Any = None  #: refused: a v4 (FFD 1.05) correction carries no items here
     client: Any = None  #: refused: no client in a v4 correction
 
@@ -565,7 +570,7 @@ class CorrectionBodyV5(_Body, kw_only=True, frozen=True, gc=False):
 
     correction_info: CorrectionInfo
     items: list[ItemV5]
-    total: Decimal
+    total: Number
     client: ClientV5 | None = None
     operating_check_props: OperatingCheckProps | None = None
     sectoral_check_props: list[SectoralProps] | None = None

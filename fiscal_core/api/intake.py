@@ -40,6 +40,7 @@ __all__ = [
     "IntakeFull",
     "NewEntry",
     "Outcome",
+    "release_gil_in_lmdb",
 ]
 
 DEFAULT_MAP_SIZE = 16 << 30
@@ -47,6 +48,15 @@ _SEP = b"\x00"
 _SEQ = b"seq"
 _FEED = b"feed"
 _NOTICE = b"notice"
+
+
+def release_gil_in_lmdb() -> None:
+    """Make py-lmdb release the GIL inside LMDB calls (process-wide; off by default in py-lmdb 3).
+
+    A durable commit waits ~1–2 ms for fsync; holding the GIL through it would stop the event loop and the
+    fiscal pipeline for that long on every commit. The server turns this on at start.
+    """
+    lmdb.enable_drop_gil()
 
 
 class IntakeFull(FiscalError):

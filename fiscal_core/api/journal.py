@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,8 +48,9 @@ class JournalWriter:
         self.loop = loop
         self.handoff = handoff
         self.max_batch = max_batch
-        self._queue: deque[Unit] = deque()
-        self._cond = threading.Condition()
+        # A C-level queue: put() from the event loop takes no Python lock (a contended lock would hand the GIL
+        # to another thread and make the loop wait for it back).
+        self._queue: queue.SimpleQueue[Unit | None] = queue.SimpleQueue()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self.commits = 0
@@ -62,9 +63,7 @@ class JournalWriter:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Journal what is queued, then stop (graceful shutdown drains the queue)."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
+        self._queue.put(None)
         self._thread.join(timeout)
 
     def submit(
@@ -73,28 +72,45 @@ class JournalWriter:
         documents: Sequence[Receipt],
         answer: Callable[[list[Accepted] | BaseException], None],
     ) -> None:
-        with self._cond:
-            self._queue.append((entries, documents, answer))
-            self._cond.notify()
+        self._queue.put((entries, documents, answer))
 
     def backlog(self) -> int:
-        return len(self._queue)
+        return self._queue.qsize()
 
     def _run(self) -> None:
-        queue = self._queue
+        q = self._queue
+        carry: Unit | None = None
         while True:
-            with self._cond:
-                while not queue and not self._stopping:
-                    self._cond.wait()
-                if not queue and self._stopping:
-                    return
-                units: list[Unit] = []
-                n = 0
-                while queue and (not units or n + len(queue[0][0]) <= self.max_batch):
-                    unit = queue.popleft()
-                    units.append(unit)
-                    n += len(unit[0])
+            unit = carry if carry is not None else q.get()
+            carry = None
+            if unit is None:
+                return
+            units = [unit]
+            n = len(unit[0])
+            stop = False
+            while True:  # everything queued meanwhile goes into this commit, up to max_batch entries
+                try:
+                    more = q.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                if n + len(more[0]) > self.max_batch:
+                    carry = more
+                    break
+                units.append(more)
+                n += len(more[0])
             self._commit(units)
+            if stop:
+                self._stopping = True
+                while True:  # a graceful stop journals what was queued before it
+                    try:
+                        rest = q.get_nowait()
+                    except queue.Empty:
+                        return
+                    if rest is not None:
+                        self._commit([rest])
 
     def _commit(self, units: list[Unit]) -> None:
         flat = [e for unit in units for e in unit[0]]

@@ -26,6 +26,7 @@ from typing import Any
 import uvloop
 
 from fiscal_core.api.http import HttpServer, Limits, Request, Response, bind_socket
+from fiscal_core.api.intake import release_gil_in_lmdb
 from fiscal_core.api.metrics import RequestStats
 from fiscal_core.api.service import Service, ServiceSettings
 from fiscal_core.api.workers import run_workers, serve
@@ -70,7 +71,8 @@ def _timed(svc: Service, stats: RequestStats) -> Any:
         if type(resp) is Response:
             observe(req.path, resp.status, clock() - t0)
             return resp
-        fut = asyncio.ensure_future(resp)
+        # The service answers with futures (completed after the journal commit) or coroutines.
+        fut = resp if isinstance(resp, asyncio.Future) else asyncio.ensure_future(resp)
 
         def done(f: asyncio.Future[Response]) -> None:
             if not f.cancelled() and f.exception() is None:
@@ -85,9 +87,8 @@ def _timed(svc: Service, stats: RequestStats) -> Any:
 def main_worker(index: int, cfg: ServeConfig) -> None:
     """One worker process: the service and its HTTP server on one uvloop loop, until SIGTERM/SIGINT."""
 
-    # The event loop shares the GIL with the journal writer and the fiscal pipeline: a short switch interval
-    # keeps a loop that waits for the GIL after each I/O call from waiting a whole default 5 ms slice.
-    sys.setswitchinterval(0.0005)
+    # LMDB commits wait for fsync: let them release the GIL so the event loop keeps serving meanwhile.
+    release_gil_in_lmdb()
 
     async def main() -> None:
         svc = Service(cfg.data, worker=index, workers=cfg.workers, settings=cfg.settings)

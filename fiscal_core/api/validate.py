@@ -148,7 +148,7 @@ _NEEDS_MAP = re.compile("[^" + "".join(f"\\U{cp:08x}" for cp in sorted({ord(c) f
 _CP866 = frozenset(DECODE_TABLE) - {"\xa0"}
 _NEAREST = {
     **dict.fromkeys("«»„“”‟″〃＂", '"'),
-    **dict.fromkeys("‘’‚‛′`", "'"),
+    **dict.fromkeys("‘’‚‛′", "'"),
     **dict.fromkeys("‐‑‒–—―−⁃﹣－", "-"),
     **dict.fromkeys("\xa0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " "),
     "€": "EUR",
@@ -297,12 +297,14 @@ def _describe(changes: list[tuple[str, str, int]]) -> str:
 # --------------------------------------------------------------------------- converters (fast paths)
 
 
-def _kopecks(value: Decimal) -> int | None:
+def _kopecks(value: atol.Number) -> int | None:
     """Roubles -> kopecks when valid (finite, 0..42 949 672.95, ≤ 2 significant decimals), else None.
 
     Exact: ``as_integer_ratio`` is the Decimal's rational value. The ``adjusted()`` guard keeps it cheap:
     without it, ``1E-999999`` costs a million-digit denominator (a fifth of a second).
     """
+    if isinstance(value, int):
+        return value * 100 if 0 <= value <= MAX_KOPECKS // 100 else None
     if value.is_finite() and -20 < value.adjusted() < 8:
         n, d = value.as_integer_ratio()
         if d == 1:
@@ -316,8 +318,10 @@ def _kopecks(value: Decimal) -> int | None:
     return None
 
 
-def _quantity(value: Decimal) -> int | Decimal | None:
+def _quantity(value: atol.Number) -> int | Decimal | None:
     """0 < q ≤ 99 999.999 with ≤ 3 significant decimals -> int when whole, else Decimal without trailing zeros."""
+    if isinstance(value, int):
+        return value if 0 < value <= 99_999 else None
     if value.is_finite() and -4 < value.adjusted() < 5:
         n, d = value.as_integer_ratio()
         if n > 0 and 1000 * n <= 99_999_999 * d:
@@ -506,11 +510,12 @@ class _Run:
             self.fail(at + name, "date_format", f"ожидается дата dd.mm.yyyy, передано {value!r}")
             return None
 
-    def money(self, value: Decimal | None, at: str, name: str, required: bool = True) -> int | None:
+    def money(self, value: atol.Number | None, at: str, name: str, required: bool = True) -> int | None:
         if value is not None:
             k = _kopecks(value)
             if k is not None:
                 return k
+            value = Decimal(value)  # only an int out of range gets here as an int
             if value.is_finite() and value == 0:
                 return 0  # a zero with a huge exponent (0E-999999) is still zero
             path = at + name
@@ -526,10 +531,11 @@ class _Run:
             self.fail(at + name, "required", "сумма обязательна")
         return None
 
-    def quantity(self, value: Decimal, at: str) -> int | Decimal | None:
+    def quantity(self, value: atol.Number, at: str) -> int | Decimal | None:
         q = _quantity(value)
         if q is not None:
             return q
+        value = Decimal(value)
         path = at + "quantity"
         if not value.is_finite():
             self.fail(path, "not_a_number", "ожидается число")
@@ -790,7 +796,7 @@ def _item_extras(
     if it.country_code is not None and (v := run.pattern(it.country_code, at, "country_code", _N3, "код страны")):
         extra["country_code"] = v
         size += 7
-    if it.declaration_number is not None and (v := run.text(it.declaration_number, at, "declaration_number", 32)):
+    if it.declaration_number is not None and (v := run.text(it.declaration_number, at, "declaration_number", _L[1231])):
         extra["declaration_number"] = v
         size += 4 + len(v)
     agent = supplier = None
@@ -1280,8 +1286,7 @@ def _document(
         or body.additional_check_props is not None
         or body.additional_user_props is not None
         or body.timezone is not None
-        or correction
-        or not isinstance(body, atol.ReceiptBodyV4)
+        or isinstance(body, (atol.CorrectionBodyV4, atol.CorrectionBodyV5))
         or body.operating_check_props is not None
         or body.sectoral_check_props is not None
     ):
