@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 PYTEST  := $(BIN)/python -m pytest
 BENCH_ARGS := -p no:cacheprovider -o python_files='bench_*.py' -o python_functions='bench_* test_*' -o testpaths=bench
 
-.PHONY: install serve run test bench bench-smoke bench-compare fuzz fuzz-asan lint clean
+.PHONY: install serve run test bench bench-smoke bench-compare fuzz fuzz-api crash-api load-api fuzz-asan lint clean
 
 $(STAMP): pyproject.toml setup.py $(wildcard native/*/*.pyx native/*/*.pxi native/*/*.c native/*/include/*.h native/*.py)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml setup.py $(wildcard native/*/*.pyx native/*/*.pxi nativ
 
 install: $(STAMP)
 
-## The main job: the service on its embedded default (local data, sandbox registers, in-process OFD).
+## The main job: the service on its embedded default (./fiscal-data, sandbox tenant, in-process OFD emulator,
+## http://127.0.0.1:8080). Pass options with SERVE_ARGS='--port 9000 --workers 2'.
 serve run: $(STAMP)
-	$(BIN)/fiscal-core --help
+	$(BIN)/fiscal-core serve $(SERVE_ARGS)
 
 ## The test suite (CI runs it with FISCAL_CORE_REQUIRE_EXTENSIONS=1, then FISCAL_CORE_NO_EXTENSIONS=1).
 test: $(STAMP)
@@ -38,6 +39,18 @@ bench-compare: $(STAMP)
 ## other native modules' suites (receipt bodies, CRC, Magma, the drive).
 fuzz: $(STAMP)
 	FISCAL_CORE_FUZZ_INPUTS=1000000 FISCAL_CORE_REQUIRE_EXTENSIONS=1 $(PYTEST) -q tests/test_tlv_fuzz.py
+
+## The API's heavy checks at full size: hypothesis against the live server, and 60 SIGKILLs under bulk load.
+fuzz-api: $(STAMP)
+	FISCAL_CORE_API_FUZZ=5000 $(PYTEST) -q tests/test_api_fuzz.py
+
+crash-api: $(STAMP)
+	FISCAL_CORE_API_CRASH_KILLS=60 $(PYTEST) -q -s tests/test_api_crash.py
+
+## API throughput on one server core: wrk on single ATOL POSTs and the bulk load (bench/RESULTS.md).
+load-api: $(STAMP)
+	$(BIN)/python bench/api_wrk.py
+	$(BIN)/python bench/api_load.py
 
 fuzz-asan:
 	test -x .venv-asan/bin/python || $(PY) -m venv .venv-asan
