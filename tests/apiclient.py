@@ -35,6 +35,7 @@ class Server:
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data.parent / f"{data.name}-server-{self.port}.log"
+        self.ssl_context: Any = None  #: set for a server started with --tls-cert: the probe speaks HTTPS
 
     def start(self, timeout: float = 30.0) -> Server:
         cmd = [sys.executable, "-m", "fiscal_core", "serve", "--data", str(self.data), "--port", str(self.port)]
@@ -46,11 +47,13 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
             probe = self.client()
+            if self.ssl_context is not None:
+                probe.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl_context, timeout=5)
             try:
                 status, _ = probe.get("/health")
                 if status == 200:
                     return self
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.05)
             finally:
                 probe.close()

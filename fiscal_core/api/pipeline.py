@@ -133,6 +133,7 @@ class Pipeline:
         self._next_health = 0.0
         self.health_s = health_s
         self.gates: dict[str, tuple[int, str, str] | None] = {}
+        self._pending_notices: list[tuple[str, str, float, str]] = []
         self.recovered = {"linked": 0, "resubmitted": 0}
         self.processed = 0
         self.health: list[Any] = []
@@ -317,9 +318,17 @@ class Pipeline:
             if group not in self.gates or self.gates[group] != gate:
                 changed[group] = gate
         if changed:
+            first = not self.gates
             self.gates = {**self.gates, **changed}
             with contextlib.suppress(IntakeFull):
                 self.intake.set_gates(changed)
+            if not first:
+                # The API refuses at admission (before the journal), so the dispatcher never sees those
+                # receipts: the gate's own transitions are the merchant's notice that the group is refusing.
+                for group, gate in changed.items():
+                    kind = "group_refusing" if gate is not None else "group_accepting"
+                    detail = gate[1] if gate is not None else "admitting new receipts again"
+                    self._pending_notices.append((group, kind, now, detail))
         if now >= self._next_health:
             self._next_health = now + self.health_s
             self.health = self.fleet.health(now)
@@ -327,6 +336,12 @@ class Pipeline:
     def _notices(self) -> None:
         events = self.fleet.drain_events()
         notices = []
+        for group, kind, at, detail in self._pending_notices:
+            tenant = self._tenant_of.get(group)
+            if tenant is not None:
+                body = {"kind": kind, "at": at, "group": group, "register": None, "detail": detail, "source": "api"}
+                notices.append((tenant, body))
+        self._pending_notices = []
         for ev in events:
             kind = str(ev.kind.value if hasattr(ev.kind, "value") else ev.kind)
             if kind in _QUIET_KINDS:

@@ -1,0 +1,125 @@
+"""Back-pressure, rate limits, TLS and notices of the live API (issue 5 items 2, 7, 9).
+
+- A group of hardware-speed registers (1 receipt/s each) pushed beyond its target wait answers 503 with
+  Retry-After (ATOL error object, ``retryable: true``); nothing refused was stored, everything accepted ends
+  ``done``, and the tenant gets a ``group_refusing`` notice.
+- A tenant over its rate limit gets 429 with Retry-After.
+- With ``--tls-cert/--tls-key`` the same API is served over HTTPS.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import json
+import pathlib
+import ssl
+import subprocess
+import sys
+import time
+import uuid as uuidlib
+
+from apiclient import ROOT, Server
+from test_api_e2e import V4_EXAMPLE
+
+
+def cli(data: pathlib.Path, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "fiscal_core", *args, "--data", str(data)], check=True, cwd=ROOT,
+                   capture_output=True)  # fmt: skip
+
+
+def body() -> dict[str, object]:
+    b = copy.deepcopy(V4_EXAMPLE)
+    b["external_id"] = uuidlib.uuid4().hex
+    return b
+
+
+def test_an_overloaded_group_answers_503_with_retry_after_and_loses_nothing(tmp_path: pathlib.Path) -> None:
+    data = tmp_path / "data"
+    cli(data, "fleet", "sandbox")
+    cli(data, "group", "add", "--tenant", "sandbox", "--code", "slow-v4", "--ffd", "1.05", "--target-wait", "1",
+        "--admission-margin", "1")  # fmt: skip
+    cli(data, "register", "add", "--group", "slow-v4", "--count", "1", "--profile", "hardware")
+    with Server(data) as srv:
+        c = srv.client()
+        c.login("v4")
+        accepted: list[str] = []
+        refused = None
+        for _ in range(40):
+            status, got, headers = c.request("POST", "/possystem/v4/slow-v4/sell", json.dumps(body()).encode())
+            answer = json.loads(got)
+            if status == 200:
+                accepted.append(answer["uuid"])
+                continue
+            assert status == 503, answer
+            refused = (answer, headers)
+            break
+        assert refused is not None, "a 1 receipt/s group took 40 receipts at once without refusing"
+        answer, headers = refused
+        assert int(headers["retry-after"]) >= 1
+        assert answer["error"]["retryable"] is True and answer["error"]["code"] and "uuid" not in answer
+        # Everything accepted is fiscalized (at hardware speed), nothing refused was stored.
+        for uuid in accepted:
+            assert c.wait_done("v4", "slow-v4", uuid, timeout=60)["status"] == "done"
+        status, notices = c.get("/api/v1/notices?after=0")
+        kinds = {n["kind"] for n in notices["notices"]}
+        assert "group_refusing" in kinds, notices
+        c.close()
+
+
+def test_a_tenant_over_its_rate_limit_gets_429(tmp_path: pathlib.Path) -> None:
+    with Server(tmp_path / "data", "--rate-limit", "2") as srv:
+        c = srv.client()
+        c.login("v4")
+        statuses = []
+        for _ in range(12):
+            status, got, headers = c.request("POST", "/possystem/v4/sandbox-v4/sell", json.dumps(body()).encode())
+            statuses.append(status)
+            if status == 429:
+                assert int(headers["retry-after"]) >= 1 and json.loads(got)["error"]["retryable"] is True
+        assert statuses[0] == 200 and 429 in statuses, statuses
+        c.close()
+
+
+def test_tls(tmp_path: pathlib.Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    srv = Server(tmp_path / "data", "--tls-cert", str(cert), "--tls-key", str(key))
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctx.check_hostname = False
+    srv.ssl_context = ctx
+    with srv:
+        conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=ctx, timeout=30)
+        conn.request("POST", "/possystem/v4/getToken", json.dumps({"login": "sandbox", "pass": "sandbox"}),
+                     {"Content-Type": "application/json"})  # fmt: skip
+        resp = conn.getresponse()
+        token = json.loads(resp.read())["token"]
+        assert resp.status == 200 and token
+        conn.request("POST", "/possystem/v4/sandbox-v4/sell", json.dumps(body()),
+                     {"Content-Type": "application/json", "Token": token})  # fmt: skip
+        resp = conn.getresponse()
+        got = json.loads(resp.read())
+        assert resp.status == 200 and got["status"] == "wait"
+        deadline = time.monotonic() + 30
+        while True:
+            conn.request("GET", f"/possystem/v4/sandbox-v4/report/{got['uuid']}", headers={"Token": token})
+            report = json.loads(conn.getresponse().read())
+            if report["status"] == "done" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert report["status"] == "done"
+        conn.close()
+        # Plain HTTP on the TLS port gets nowhere.
+        plain = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+        try:
+            plain.request("GET", "/health")
+            ok = plain.getresponse().status == 200
+        except (OSError, http.client.HTTPException):
+            ok = False
+        finally:
+            plain.close()
+        assert not ok
