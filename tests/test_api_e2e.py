@@ -526,3 +526,19 @@ def test_drive_archives_verify_after_the_run(server: Server, api: Client) -> Non
         )
         assert done.returncode == 0, done.stdout + done.stderr
     assert shards is not None
+
+
+def test_a_group_provisioned_while_the_server_runs_is_served(api: Client, server: Server) -> None:
+    cli(server.data, "group", "add", "--tenant", "sandbox", "--code", "late-v4", "--ffd", "1.05")
+    cli(server.data, "register", "add", "--group", "late-v4", "--count", "2")
+    api.login("v4")
+    deadline = time.monotonic() + 30
+    while True:
+        status, got = api.post("/possystem/v4/late-v4/sell", sell("v4"))
+        if status == 200 or time.monotonic() > deadline:
+            break
+        assert status == 401 and got["error"]["code"] == 20  # not known to the API yet
+        time.sleep(0.5)
+    assert status == 200, got
+    report = api.wait_done("v4", "late-v4", got["uuid"], timeout=30)
+    assert report["status"] == "done" and report["group_code"] == "late-v4"

@@ -108,6 +108,7 @@ class Pipeline:
         poll_s: float = 0.02,
         gate_s: float = 0.1,
         health_s: float = 1.0,
+        refresh_s: float = 5.0,
         drain_s: float = 10.0,
         on_finished: Callable[[list[tuple[bytes, Entry, Outcome]]], None] | None = None,
     ) -> None:
@@ -131,6 +132,8 @@ class Pipeline:
         self._next_scan = 0.0
         self._next_gate = 0.0
         self._next_health = 0.0
+        self._next_refresh = clock() + refresh_s
+        self.refresh_s = refresh_s
         self.health_s = health_s
         self.gates: dict[str, tuple[int, str, str] | None] = {}
         self._pending_notices: list[tuple[str, str, float, str]] = []
@@ -239,6 +242,9 @@ class Pipeline:
             self._next_gate = now + self.gate_s
             self._publish_gates(now)
             self._notices()
+        if now >= self._next_refresh:
+            self._next_refresh = now + self.refresh_s
+            self._refresh(now)
 
     def _take(self, now: float) -> None:
         if now >= self._next_scan:
@@ -306,6 +312,20 @@ class Pipeline:
         self._unwritten = []
         if self.on_finished is not None and batch:
             self.on_finished(batch)
+
+    def _refresh(self, now: float) -> None:
+        """Groups and registers provisioned while the service runs (``fiscal-core register add``) join."""
+        try:
+            added = self.fleet.refresh(now)
+        except Exception:  # a half-written fleet.json: try again at the next refresh
+            log.exception("refreshing the fleet failed")
+            return
+        self.model = self.fleet.model
+        self._tenant_of = {code: g.tenant for code, g in self.model.groups.items()}
+        for code in self.fleet.groups:
+            self._cursor.setdefault(code, 0)
+        if added:
+            log.info("registers joined the fleet: %s", ", ".join(added))
 
     # ------------------------------------------------------------------ gates and notices
 

@@ -26,6 +26,7 @@ import os
 import socket
 import time
 import uuid as uuidlib
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,8 +144,9 @@ class Service:
     # ------------------------------------------------------------------ life cycle
 
     def owns_group(self, code: str) -> bool:
-        codes = sorted(self.model.groups)
-        return code in codes and codes.index(code) % self.workers == self.worker
+        """Which worker fiscalizes a group: a stable hash of its code, so groups added while the service runs
+        go to one worker without moving the others."""
+        return zlib.crc32(code.encode()) % self.workers == self.worker
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -227,8 +229,8 @@ class Service:
             if fn_number in store.store.drive_ids():
                 return FiscalDrive.open(store.store, fn_number, clock=self.clock)
         for m in self._fresh_model().registers.values():
-            if self.owns_group(m.group):
-                continue
+            if self.pipeline.owns(m.group):
+                continue  # its store is open in this process already (a second open of one LMDB file is unsafe)
             ro = self._ro_stores.get(m.shard)
             if ro is None:
                 path = self.files.shard_path(m.shard)
