@@ -38,7 +38,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeAlias, cast
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 import httptools
 import msgspec
@@ -192,24 +192,33 @@ def _handler_failed(req: Request, exc: BaseException) -> Response:
     return _INTERNAL_ERROR
 
 
+def _decode_component(raw: bytes, plus: bool) -> str:
+    if plus and 43 in raw:  # "+" is a space in a query (application/x-www-form-urlencoded)
+        raw = raw.replace(b"+", b" ")
+    if 37 in raw:  # "%"
+        raw = unquote_to_bytes(raw)
+    return raw.decode("utf-8", "replace")
+
+
 def _split_target(url: bytes) -> tuple[str, dict[str, str]]:
     """Origin-form ``/path?query`` (the only form clients send to an origin server); absolute-form is parsed."""
-    if url[:1] == b"/" and b"%" not in url and b"?" not in url and b"#" not in url:
+    # Byte values, not one-byte strings: `37 in url` is a memchr, `b"%" in url` goes through the buffer protocol.
+    if url and url[0] == 47 and 37 not in url and 63 not in url and 35 not in url:  # "/", no "%", "?" or "#"
         return url.decode("utf-8", "replace"), {}
     if url[:1] != b"/" and url != b"*":
         parsed = httptools.parse_url(url)
         url = (parsed.path or b"/") + (b"?" + parsed.query if parsed.query else b"")
-    if b"#" in url:
+    if 35 in url:  # "#": a fragment is the client's business
         url = url.partition(b"#")[0]
     raw_path, _, raw_query = url.partition(b"?")
-    if b"%" in raw_path:
-        raw_path = unquote_to_bytes(raw_path)
-    path = raw_path.decode("utf-8", "replace")
     query: dict[str, str] = {}
-    if raw_query:
-        for key, value in parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True):
-            query.setdefault(key, value)
-    return path, query
+    for pair in raw_query.split(b"&") if raw_query else ():
+        if pair:
+            key, _, value = pair.partition(b"=")
+            name = _decode_component(key, True)
+            if name not in query:  # the first value of a repeated key
+                query[name] = _decode_component(value, True)
+    return _decode_component(raw_path, False), query
 
 
 def _int(text: str) -> int:
@@ -363,6 +372,8 @@ class _Connection(asyncio.Protocol):
                 cause = exc.__context__
                 if isinstance(cause, _Reject):
                     self._reject(cause.status, cause.code, cause.text)
+                elif cause is not None and not isinstance(cause, Exception):
+                    raise cause from None  # KeyboardInterrupt, SystemExit: not ours to swallow
                 elif cause is not None:
                     log.error("http parser callback failed: %r", cause, exc_info=cause)
                     self._reject(500, "internal", "internal server error")

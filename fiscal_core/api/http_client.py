@@ -80,15 +80,19 @@ class _Exchange(asyncio.Protocol):
             self.status.set_result(code)
 
     def eof_received(self) -> bool:
-        if not self.status.done():
-            if self.headers_done and not self.framed:  # a body delimited by the end of the connection
-                self.status.set_result(self.parser.get_status_code())
-            else:
-                self._fail(HttpProtocolError(f"{self.where}: the server closed the connection mid-response"))
+        if not self._ended_by_close():
+            self._fail(HttpProtocolError(f"{self.where}: the server closed the connection mid-response"))
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(HttpConnectError(f"{self.where}: connection lost: {exc or 'closed'}"))
+        if not self._ended_by_close():  # (a TLS peer may close without close_notify: no eof_received)
+            self._fail(HttpConnectError(f"{self.where}: connection lost: {exc or 'closed'}"))
+
+    def _ended_by_close(self) -> bool:
+        """A response without Content-Length or chunking ends when the connection does."""
+        if not self.status.done() and self.headers_done and not self.framed:
+            self.status.set_result(self.parser.get_status_code())
+        return self.status.done()
 
     def _fail(self, exc: HttpClientError) -> None:
         if not self.status.done():

@@ -8,7 +8,8 @@ Rules of this module:
 - The supervisor handles signals synchronously (blocked, then ``sigtimedwait``): no handler runs between two
   statements, so there is no race between a child's death and a stop request. Linux only.
 - SIGTERM/SIGINT: forwarded to every worker, which stops gracefully (``HttpServer.shutdown``); a worker still
-  alive ``grace_s`` later is killed, and a second signal kills at once. Every child is reaped.
+  alive ``grace_s`` later is killed, and a second signal (a second or more after the first) kills at once.
+  Every child is reaped.
 - A worker that dies while no stop was asked for is restarted after a backoff (0.1 s, doubling up to 5 s while
   it keeps dying within 10 s of its start), and the death is logged.
 - Exit code: 0 when every worker stopped cleanly on request, 1 otherwise.
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _BACKOFF_MIN_S, _BACKOFF_MAX_S, _STABLE_S = 0.1, 5.0, 10.0
+_REPEAT_S = 1.0  # a stop signal this soon after the first is the same request delivered twice
 
 
 async def serve(
@@ -105,6 +107,7 @@ class _Supervisor:
         self.backoff: dict[int, float] = {}  # index → next restart delay
         self.restart_at: dict[int, float] = {}  # index → when to restart it
         self.stop_deadline: float | None = None
+        self.stop_asked = 0.0
         self.clean = True
         self.old_mask: set[int | signal.Signals] = set()
 
@@ -167,11 +170,16 @@ class _Supervisor:
         log.info("worker %d started, pid %d", index, pid)
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:
+        now = time.monotonic()
         if self.stop_deadline is not None:
-            self._kill_all(f"second {sig.name}")
+            # The same signal sent to the process group (a terminal's Ctrl-C, timeout(1)) arrives more than
+            # once: only a signal given well after the first means "now".
+            if now - self.stop_asked > _REPEAT_S:
+                self._kill_all(f"second {sig.name}")
             return
         log.info("%s: stopping %d workers (grace %.1fs)", sig.name, len(self.pids), self.grace_s)
-        self.stop_deadline = time.monotonic() + self.grace_s
+        self.stop_asked = now
+        self.stop_deadline = now + self.grace_s
         self.restart_at.clear()
         for pid in self.pids:
             self._signal(pid, sig)
