@@ -404,7 +404,7 @@ def _check(svc: Service, req: Request) -> Response:
         ) from None
     ((form, nodes),) = tlv.decode(rec.tlv)
     tags = dict(nodes)
-    when: dt.datetime = tags.get(1012)
+    when: dt.datetime | None = tags.get(1012)
     checks = {
         "t": when is not None and when.replace(second=when.second if params.seconds else 0) == params.t,
         "s": tags.get(1020, -1) == params.s,
@@ -414,7 +414,7 @@ def _check(svc: Service, req: Request) -> Response:
     if when is not None and not params.seconds:
         checks["t"] = when.replace(second=0) == params.t
     bad = [k for k, ok in checks.items() if not ok]
-    if not bad and not drive.signer.verify(params.i, when, params.s, params.n, params.fp):
+    if not bad and (when is None or not drive.signer.verify(params.i, when, params.s, params.n, params.fp)):
         bad = ["fp"]
     if bad:
         raise ApiError(

@@ -41,7 +41,7 @@ _CAP_S = 3600.0
 def backoff_s(attempt: int, rnd: Callable[[], float] = random.random) -> float:
     """Delay before attempt ``attempt + 1``: 5 s × 2^attempt, capped at an hour, ±20 % jitter."""
     base = min(_CAP_S, _BASE_S * (2 ** min(attempt, 20)))
-    return base * (0.8 + 0.4 * rnd())
+    return float(base * (0.8 + 0.4 * rnd()))
 
 
 def callback_key(server_key: bytes, tenant: str) -> bytes:

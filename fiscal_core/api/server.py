@@ -15,13 +15,15 @@ Rules
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import ssl as _ssl
 import sys
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import uvloop
 
@@ -51,6 +53,22 @@ class ServeConfig:
     limits: Limits = field(default_factory=Limits)
 
 
+class JsonLogFormatter(logging.Formatter):
+    """Structured logs: one JSON object per line (time, level, logger, pid, message, exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
 def _ssl_context(cfg: ServeConfig) -> _ssl.SSLContext | None:
     if not cfg.tls_cert:
         return None
@@ -72,7 +90,7 @@ def _timed(svc: Service, stats: RequestStats) -> Any:
             observe(req.path, resp.status, clock() - t0)
             return resp
         # The service answers with futures (completed after the journal commit) or coroutines.
-        fut = resp if isinstance(resp, asyncio.Future) else asyncio.ensure_future(resp)
+        fut = resp if isinstance(resp, asyncio.Future) else asyncio.ensure_future(cast(Awaitable[Response], resp))
 
         def done(f: asyncio.Future[Response]) -> None:
             if not f.cancelled() and f.exception() is None:
@@ -111,7 +129,9 @@ def run(cfg: ServeConfig) -> int:
     from fiscal_core.registers import sandbox
     from fiscal_core.registers.model import FleetFile
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     os.makedirs(cfg.data, exist_ok=True)
     if cfg.sandbox:
         print(sandbox.provision(cfg.data), flush=True)
