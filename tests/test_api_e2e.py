@@ -16,6 +16,7 @@ import hmac
 import http.server
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import threading
@@ -511,11 +512,30 @@ def test_metrics_and_openapi(api: Client) -> None:
         assert path in doc["paths"], path
 
 
+def test_every_document_reaches_the_embedded_ofd(server: Server, api: Client) -> None:
+    api.login("v4")
+    api.wait_done("v4", "sandbox-v4", submit(api, "v4", "sell", sell("v4")))
+    deadline = time.monotonic() + 60
+    while True:
+        _, regs = api.get("/api/v1/registers")
+        unsent = {r["register"]: r["ofd_unsent"] for r in regs["registers"]}
+        if (unsent and not any(unsent.values())) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert unsent and not any(unsent.values()), unsent
+    _, data, _ = api.request("GET", "/metrics")
+    confirmed = [
+        ln for ln in data.decode().splitlines() if 'fiscal_ofd_documents_total{worker="0",outcome="confirmed"}' in ln
+    ]
+    assert confirmed and int(confirmed[0].split()[-1]) > 0
+
+
 def test_drive_archives_verify_after_the_run(server: Server, api: Client) -> None:
     api.login("v4")
     api.wait_done("v4", "sandbox-v4", submit(api, "v4", "sell", sell("v4")))
     shards = sorted((server.data / "shards").glob("*")) if (server.data / "shards").exists() else []
-    stores = [p for p in server.data.rglob("data.mdb") if "intake" not in p.parts]
+    stores = [p for p in server.data.rglob("data.mdb") if "intake" not in p.parts and "ofd" not in p.parts]
+    confirmed = 0
     assert stores, list(server.data.rglob("*"))
     for store in stores:
         done = subprocess.run(
@@ -525,6 +545,8 @@ def test_drive_archives_verify_after_the_run(server: Server, api: Client) -> Non
             text=True,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+        confirmed += sum(int(n) for n in re.findall(r"(\d+) confirmed by the OFD", done.stdout))
+    assert confirmed > 0  # the OFD's confirmations are stored in the drives and verify with them
     assert shards is not None
 
 
@@ -542,3 +564,12 @@ def test_a_group_provisioned_while_the_server_runs_is_served(api: Client, server
     assert status == 200, got
     report = api.wait_done("v4", "late-v4", got["uuid"], timeout=30)
     assert report["status"] == "done" and report["group_code"] == "late-v4"
+
+
+def test_the_capacity_plan_over_http(api: Client) -> None:
+    status, plan = api.post("/api/v1/plan", {"daily": 1_000_000, "peak": 200, "start": "2026-01-01"})
+    assert status == 200, plan
+    assert plan["binding"] == "drive" and plan["registers"] == plan["by_drive"] + 1 > plan["by_speed"]
+    assert 0 < plan["utilisation"] < 1 and plan["p99_wait_s"] >= 0
+    status, bad = api.post("/api/v1/plan", {"daily": -1, "peak": 200})
+    assert status == 400 and bad["error"]["fields"][0]["path"] == "daily"

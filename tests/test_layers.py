@@ -15,9 +15,9 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "fiscal_core"
 LAYER1 = ("ffd", "crypto", "capacity", "registers.dispatch", "ofd.protocol", "samples", "errors", "_impl", "_native")
-LAYER2 = ("drive", "api.intake")
+LAYER2 = ("drive", "api.intake", "ofd.store")
 EDGE_MODULES = {"socket", "asyncio", "uvloop", "httptools", "threading", "subprocess", "selectors", "signal"}
-LMDB_OWNERS = {"fiscal_core.drive.store", "fiscal_core.api.intake"}
+LMDB_OWNERS = {"fiscal_core.drive.store", "fiscal_core.api.intake", "fiscal_core.ofd.store"}
 
 
 def _module_name(path: Path) -> str:

@@ -90,6 +90,12 @@ def render(svc: Service) -> str:
     counts = svc.intake.counts()
     add(f'fiscal_queue_length{{{w},queue="journal_pending"}} {counts["pending"]}')
     add(f'fiscal_queue_length{{{w},queue="callbacks_due"}} {counts["callbacks_due"]}')
+    totals = svc.ofd.totals() if svc.ofd is not None else None
+    if totals is not None:
+        add("# TYPE fiscal_ofd_documents_total counter")
+        for name in ("sent", "confirmed", "errors"):
+            if hasattr(totals, name):
+                add(f'fiscal_ofd_documents_total{{{w},outcome="{name}"}} {getattr(totals, name)}')
     add("# TYPE fiscal_register_throughput gauge")
     add("# TYPE fiscal_register_queue gauge")
     add("# TYPE fiscal_drive_fill_ratio gauge")

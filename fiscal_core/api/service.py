@@ -38,6 +38,7 @@ from fiscal_core.api.callbacks import CallbackRunner
 from fiscal_core.api.http import Request, Response
 from fiscal_core.api.intake import Accepted, Entry, Intake, IntakeFull, NewEntry
 from fiscal_core.api.journal import JournalWriter
+from fiscal_core.api.ofd_link import OfdLink
 from fiscal_core.api.pipeline import Pipeline
 from fiscal_core.api.tokens import TokenExpired, TokenInvalid, Tokens, load_key
 from fiscal_core.api.validate import RequestInvalid, Validated, validate, validate_token_request
@@ -62,6 +63,7 @@ class ServiceSettings:
     max_bulk: int = 10_000
     fleet: FleetSettings | None = None
     model_refresh_s: float = 5.0
+    ofd: str = "embedded"  #: "embedded", "none" or HOST:PORT (see fiscal_core.api.ofd_link)
 
 
 class _Bucket:
@@ -137,6 +139,7 @@ class Service:
         self._ro_stores: dict[int, Any] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.writer: JournalWriter | None = None
+        self.ofd: OfdLink | None = None
         self.callbacks: CallbackRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.stats: dict[str, int] = {"accepted": 0, "duplicates": 0, "rejected": 0, "refused": 0}
@@ -153,6 +156,15 @@ class Service:
         self.writer = JournalWriter(self.intake, self.loop, self.pipeline.handoff)
         self.writer.start()
         self.pipeline.start()
+        fleet = self.pipeline.fleet
+        self.ofd = OfdLink(
+            self.settings.ofd,
+            self.data_dir,
+            self.server_key,
+            lambda: [r.drive for r in list(fleet.regs.values())],
+            worker=self.worker,
+        )
+        await asyncio.get_running_loop().run_in_executor(None, self.ofd.start)
         self.callbacks = CallbackRunner(
             self.intake,
             lambda: list(self.pipeline.fleet.groups),
@@ -171,6 +183,8 @@ class Service:
         loop = asyncio.get_running_loop()
         if self.writer is not None:
             await loop.run_in_executor(None, self.writer.stop)
+        if self.ofd is not None:
+            await loop.run_in_executor(None, self.ofd.stop)  # before the fleet closes the drives it reads
         await loop.run_in_executor(None, self.pipeline.stop)
         for w in self._feed_waiters:
             if not w.done():
@@ -180,7 +194,9 @@ class Service:
         self.intake.close()
 
     def _finished(self, batch: list[Any]) -> None:
-        """From the pipeline thread: outcomes were written; wake long-polls and the callback runner."""
+        """From the pipeline thread: outcomes were written; wake long-polls, the callback runner, the sender."""
+        if self.ofd is not None:
+            self.ofd.notify()
         loop = self.loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake_feed)

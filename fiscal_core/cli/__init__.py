@@ -18,7 +18,7 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     from fiscal_core import __version__
-    from fiscal_core.cli import drive_cmd, fleet_cmd, plan_cmd, serve_cmd, tlv_cmd
+    from fiscal_core.cli import drive_cmd, fleet_cmd, ofd_cmd, plan_cmd, serve_cmd, tlv_cmd
 
     parser = argparse.ArgumentParser(
         prog="fiscal-core",
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     fleet_cmd.register(sub)
     serve_cmd.register(sub)
     plan_cmd.register(sub)
+    ofd_cmd.register(sub)
     return parser
 
 

@@ -39,7 +39,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise InputError("--port must be 0..65535")
     if bool(args.tls_cert) != bool(args.tls_key):
         raise InputError("--tls-cert and --tls-key go together")
+    if args.ofd not in ("embedded", "none") and not args.ofd.rpartition(":")[2].isdigit():
+        raise InputError("--ofd is embedded, none or HOST:PORT")
     settings = ServiceSettings(
+        ofd=args.ofd,
         rate_limit=args.rate_limit,
         public_url=args.public_url or f"{'https' if args.tls_cert else 'http'}://{args.host}:{args.port}",
     )

@@ -11,7 +11,8 @@ Rules
   drive refuses takes no number and the others go on. The fleet prepares batches of several drives of
   one store and commits them together (:meth:`prepare`, :meth:`FiscalDrive.commit_prepared`).
 - Time comes from an injected clock (UTC seconds); a document dated before the drive's last one is refused.
-- Sans network: confirmations from the OFD arrive through :meth:`confirm`.
+- Sans network: confirmations from the OFD arrive through :meth:`confirm` / :meth:`confirm_many`; given the
+  tenant's operator key they are verified first, as a real ФН verifies the operator's sign (issue 6).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import msgspec
 
-from fiscal_core.crypto.sign import FiscalSigner
+from fiscal_core.crypto.sign import FiscalSigner, OperatorSigner
 from fiscal_core.drive import records
+from fiscal_core.drive import records as records_
 from fiscal_core.drive.errors import (
     ArchiveFull,
     DriveClosed,
@@ -52,13 +54,14 @@ from fiscal_core.drive.state import (
     check_timezone,
     local_time,
 )
-from fiscal_core.drive.store import DriveStore
+from fiscal_core.drive.store import DriveStore, doc_key
 from fiscal_core.errors import EncodeError, FiscalError
 from fiscal_core.ffd import documents, tlv
 from fiscal_core.ffd.counters import Accumulator, Counters, totals_of
 from fiscal_core.ffd.documents import DriveIdentity, Header, Warnings
 from fiscal_core.ffd.receipt import Correction, Receipt
 from fiscal_core.ffd.receipt_body import ReceiptBody, encode_body
+from fiscal_core.ofd.protocol import Confirmation, ConfirmationError, check_confirmation
 
 __all__ = ["TEST_FN_PREFIX", "FiscalDrive", "Issued", "Prepared", "make_fn_number"]
 
@@ -652,27 +655,104 @@ class FiscalDrive:
 
     # ------------------------------------------------------------------ OFD side
 
-    def outbox(self, limit: int | None = None) -> list[tuple[int, bytes]]:
-        """Unconfirmed documents in FD order: (FD, TLV + message sign), as the OFD exchange sends them."""
-        out = []
-        with self.store.read() as txn:
-            for fd, _issued in self.store.outbox(txn, self.drive_id, limit):
-                raw = self.store.get_document(txn, self.drive_id, fd)
+    @overload
+    def outbox(
+        self, limit: int | None = None, *, start_fd: int = 0, records: Literal[False] = False
+    ) -> list[tuple[int, bytes]]: ...
+
+    @overload
+    def outbox(
+        self, limit: int | None = None, *, start_fd: int = 0, records: Literal[True]
+    ) -> list[tuple[int, records_.Record]]: ...
+
+    def outbox(
+        self, limit: int | None = None, *, start_fd: int = 0, records: bool = False
+    ) -> list[tuple[int, bytes]] | list[tuple[int, records_.Record]]:
+        """Unconfirmed documents in FD order: (FD, TLV + message sign), as the OFD exchange sends them.
+
+        ``start_fd`` skips the ones before it (a sender with documents in flight reads on behind them);
+        ``records=True`` gives each document's :class:`~fiscal_core.drive.records.Record` instead (form, FFD
+        version, TLV and message sign apart).
+        """
+        out: list[Any] = []
+        store = self.store
+        prefix = self.drive_id.to_bytes(4, "big")
+        with store.read() as txn:
+            # A cursor placed at start_fd in the store's outbox database (keys: drive id + FD, big-endian; see
+            # drive.store): a sender with documents in flight reads on behind them without walking over them.
+            fds: list[int] = []
+            cursor = txn.cursor(db=store.outbox_db)
+            if cursor.set_range(doc_key(self.drive_id, max(start_fd, 0))):
+                for key in cursor.iternext(keys=True, values=False):
+                    if key[:4] != prefix or (limit is not None and len(fds) >= limit):
+                        break
+                    fds.append(int.from_bytes(key[4:8], "big"))
+            for fd in fds:
+                raw = store.get_document(txn, self.drive_id, fd)
                 if raw is None:
                     raise DriveError(f"FD {fd} is in the outbox but not in the archive")
-                rec = records.unpack(raw, fd)
-                out.append((fd, rec.tlv + rec.message_sign))
+                rec = records_.unpack(raw, fd)
+                out.append((fd, rec if records else rec.tlv + rec.message_sign))
         return out
 
-    def confirm(self, fd_number: int, confirmation: bytes) -> bool:
-        """Store the OFD's operator confirmation (document 7) for ``fd_number``; False if it was already there."""
+    def verify_confirmation(self, fd_number: int, confirmation: bytes, operator_key: bytes) -> Confirmation:
+        """Check the OFD's confirmation of ``fd_number`` as a ФН does before it takes it (command 0x26): a form-7
+        document for this drive and FD, whose operator sign (1078) verifies under ``operator_key`` over its
+        values and this document's message sign, with 1022 = 0. :class:`~fiscal_core.ofd.protocol.ConfirmationError`
+        otherwise; :class:`WrongState` when the drive has no such FD."""
+        with self.store.read() as txn:
+            raw = self.store.get_document(txn, self.drive_id, fd_number)
+        if raw is None:
+            raise WrongState(f"no FD {fd_number} on drive {self.fn_number}")
+        return self._check_confirmation(fd_number, raw, confirmation, OperatorSigner(operator_key))
+
+    def _check_confirmation(self, fd: int, raw: bytes, confirmation: bytes, signer: OperatorSigner) -> Confirmation:
+        # The message sign is the record's last 8 bytes when its flag is set (drive.records layout). The record's
+        # CRC is not re-checked here: the sender read it through outbox(), which checks it.
+        sign = raw[-8:] if raw[3] & 1 else b""
+        return check_confirmation(
+            confirmation, fn_number=self.fn_number, fd_number=fd, message_sign=sign, signer=signer
+        )
+
+    def confirm(self, fd_number: int, confirmation: bytes, *, operator_key: bytes | None = None) -> bool:
+        """Store the OFD's operator confirmation (document 7) for ``fd_number``; False if it was already there.
+
+        With ``operator_key`` the confirmation is verified first (:meth:`verify_confirmation`) and one that does
+        not verify raises its :class:`~fiscal_core.ofd.protocol.ConfirmationError`, storing nothing.
+        """
+        (result,) = self.confirm_many([(fd_number, confirmation)], operator_key=operator_key)
+        if isinstance(result, FiscalError):
+            raise result
+        return result
+
+    def confirm_many(
+        self, items: Sequence[tuple[int, bytes]], *, operator_key: bytes | None = None
+    ) -> list[bool | FiscalError]:
+        """Store many confirmations with one durable commit (the OFD sender's path), in the given order.
+
+        Each result is True (stored: the FD leaves the outbox), False (it was already confirmed; the first
+        confirmation stays) or the error that stopped it. Like a ФН taking receipts one after the other,
+        the first confirmation that fails (no such FD; with ``operator_key``, one that does not verify) ends
+        the batch: the result list stops with its error and the rest are not stored.
+        """
+        signer = OperatorSigner(operator_key) if operator_key is not None else None
+        results: list[bool | FiscalError] = []
         with self._lock:
             with self.store.write() as txn:
-                if self.store.get_document(txn, self.drive_id, fd_number) is None:
-                    raise WrongState(f"no FD {fd_number} on drive {self.fn_number}")
-                done = self.store.confirm(txn, self.drive_id, fd_number, confirmation)
+                for fd, confirmation in items:
+                    raw = self.store.get_document(txn, self.drive_id, fd)
+                    if raw is None:
+                        results.append(WrongState(f"no FD {fd} on drive {self.fn_number}"))
+                        break
+                    if signer is not None:
+                        try:
+                            self._check_confirmation(fd, raw, confirmation, signer)
+                        except ConfirmationError as exc:
+                            results.append(exc)
+                            break
+                    results.append(self.store.confirm(txn, self.drive_id, fd, confirmation))
             self._oldest_known = False
-            return done
+        return results
 
     def document(self, fd_number: int) -> records.Record:
         with self.store.read() as txn:
