@@ -228,8 +228,16 @@ class Service:
         return ident
 
     def gate(self, group: str) -> tuple[int, str, str] | None:
+        """Refuse new receipts for ``group`` now? (retry_after_s, reason, code) or None.
+
+        For a group this worker fiscalizes, the dispatcher is asked directly: ``admission`` only reads a few
+        counters (a stale read costs at most a receipt or two admitted late, never a lost one), so a burst is
+        refused as soon as the projected wait passes the limit. Other workers' groups use the gates their
+        owners publish in the intake every 100 ms.
+        """
         if self.pipeline.owns(group):
-            return self.pipeline.gates.get(group)
+            refusal = self.pipeline.fleet.dispatcher.admission(group, self.clock())
+            return None if refusal is None else (refusal.retry_after_s, refusal.reason, refusal.code)
         now = self.clock()
         if now - self._gates_at > 0.1:
             self._gates_at = now

@@ -1,0 +1,112 @@
+"""The in-process path of one receipt behind the HTTP layer (issue 5): request bytes → journal → fiscal document.
+
+Three stages, each per receipt, on the sandbox fleet in a temporary data directory (4 + 4 emulated registers):
+- ``validate``: an ATOL v4 request body (2 items, CP866 substitutions) to the FFD receipt, plus the journal
+  entry (msgpack of the document);
+- ``journal``: ``Intake.accept`` in group commits of 50 (durable LMDB: idempotency check, journal, pending);
+- ``fiscalize``: the worker's pipeline (``Pipeline._step``: pending scan, fleet route, drive prepare and seal,
+  one durable drive commit with the intake links, outcome write with the feed) over a batch of 2,000.
+Single thread, no HTTP: the figures add up to the CPU a receipt costs a worker beside the HTTP layer's own.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+
+from fiscal_core.api import views
+from fiscal_core.api.intake import Entry, Intake, NewEntry
+from fiscal_core.api.pipeline import Pipeline
+from fiscal_core.api.validate import validate
+from fiscal_core.registers import sandbox
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from conftest import per_item
+
+BODY = (
+    '{"external_id": "@@ID@@", "timestamp": "01.06.2026 13:45:00", "service": {"callback_url": ""}, '
+    '"receipt": {"client": {"email": "kkt@kkt.ru"}, "company": {"email": "chek@romashka.ru", "sno": "osn", '
+    '"inn": "5544332219", "payment_address": "http://magazin.ru/"}, "items": [{"name": "колбаса «Клинский» '
+    'Брауншвейгская с/к в/с", "price": 1000.00, "quantity": 0.3, "sum": 300.00, "measurement_unit": "кг", '
+    '"payment_method": "full_payment", "payment_object": "commodity", "vat": {"type": "vat22"}}, {"name": '
+    '"яйцо Окское куриное С0 белое", "price": 100.00, "quantity": 1.0, "sum": 100.00, "measurement_unit": '
+    '"Упаковка 10 шт.", "payment_method": "full_payment", "payment_object": "commodity", "vat": {"type": '
+    '"vat10"}}], "payments": [{"type": 1, "sum": 400.0}], "total": 400.0}}'
+)
+ENC = msgspec.msgpack.Encoder()
+_serial = iter(range(10**9))
+
+
+def bodies(n: int) -> list[bytes]:
+    return [BODY.replace("@@ID@@", f"b{next(_serial)}").encode() for _ in range(n)]
+
+
+def check(raw: bytes) -> Any:
+    return validate(raw, version=4, operation="sell", group_inn="5544332219", group_ffd="1.05", group_sno=63)
+
+
+def entry(v: Any) -> NewEntry:
+    e = Entry("sandbox", "sandbox-v4", v.external_id, "sell", 4, "01.06.2026 13:45:00", "",
+              bytes.fromhex(v.payload_hash), False, ENC.encode(v.document), time.time())  # fmt: skip
+    return NewEntry(views.new_uuid(), e)
+
+
+@pytest.fixture(scope="module")
+def data() -> Iterator[pathlib.Path]:
+    with tempfile.TemporaryDirectory() as tmp:
+        sandbox.provision(tmp)
+        yield pathlib.Path(tmp)
+
+
+def bench_validate(benchmark: Any) -> None:
+    raws = bodies(200)
+
+    def run() -> None:
+        for raw in raws:
+            entry(check(raw))
+
+    benchmark.pedantic(run, rounds=30, warmup_rounds=2)
+    per_item(benchmark, len(raws), "receipt")
+
+
+def bench_journal(benchmark: Any, data: pathlib.Path) -> None:
+    with Intake(data / "journal-bench") as intake:
+        template = [check(raw) for raw in bodies(50)]
+
+        def setup() -> tuple[tuple[list[NewEntry]], dict[str, Any]]:
+            batch = [entry(msgspec.structs.replace(v, external_id=f"j{next(_serial)}")) for v in template]
+            return (batch,), {}
+
+        benchmark.pedantic(intake.accept, setup=setup, rounds=60, warmup_rounds=2)
+        per_item(benchmark, 50, "receipt")
+
+
+def bench_fiscalize(benchmark: Any, data: pathlib.Path) -> None:
+    n = 2000
+    with Intake(data / "intake") as intake:
+        p = Pipeline(str(data), intake)
+        try:
+            docs = [check(raw) for raw in bodies(n)]
+
+            def setup() -> tuple[tuple[()], dict[str, Any]]:
+                news = [entry(msgspec.structs.replace(v, external_id=f"f{next(_serial)}")) for v in docs]
+                acc = intake.accept(news)
+                p.handoff([(a.uuid, e.entry, v.document) for a, e, v in zip(acc, news, docs, strict=True)])
+                return (), {}
+
+            def run() -> None:
+                target = p.processed + n
+                while p.processed < target:
+                    p._step(time.time())
+
+            benchmark.pedantic(run, setup=setup, rounds=8, warmup_rounds=1)
+            per_item(benchmark, n, "receipt")
+        finally:
+            p.fleet.close()
