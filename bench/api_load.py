@@ -62,10 +62,10 @@ def receipt(rng: random.Random, ext: str, items: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def start_server(data: pathlib.Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data: pathlib.Path, port: int, ofd: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = ["taskset", "-c", "0", sys.executable, "-m", "fiscal_core", "serve", "--data", str(data),
-           "--port", str(port), "--rate-limit", "1e9"]  # fmt: skip
+           "--port", str(port), "--rate-limit", "1e9", "--ofd", ofd]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     for _ in range(300):
         try:
@@ -88,11 +88,12 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--rate", type=float, default=0.0, help="pace the push at this many receipts/s")
     ap.add_argument("--port", type=int, default=18181)
+    ap.add_argument("--ofd", default="none", help="the server's --ofd (none, embedded or HOST:PORT)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.sched_setaffinity(0, {1})
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="fc-load-"))
-    proc = start_server(tmp / "data", args.port)
+    proc = start_server(tmp / "data", args.port, args.ofd)
     try:
         result = run(args)
     finally:
@@ -176,6 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     conn.close()
     return {
         "receipts": args.receipts,
+        "ofd": args.ofd,
         "items_per_receipt": args.items,
         "batch": args.batch,
         "connections": args.conns,

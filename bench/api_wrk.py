@@ -75,6 +75,12 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--version", choices=["v4", "v5"], default="v4")
     ap.add_argument("--port", type=int, default=18182)
+    ap.add_argument(
+        "--ofd",
+        default="none",
+        help="the server's --ofd: none (default: the OFD is another host's "
+        "work), embedded (emulator and sender on the same core), or HOST:PORT",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
@@ -84,7 +90,7 @@ def main() -> None:
     body.write_text(json.dumps(BODIES[args.version], ensure_ascii=False))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = ["taskset", "-c", "0", sys.executable, "-m", "fiscal_core", "serve", "--data", str(tmp / "data"),
-           "--port", str(args.port), "--rate-limit", "1e9"]  # fmt: skip
+           "--port", str(args.port), "--rate-limit", "1e9", "--ofd", args.ofd]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
         token = ""
@@ -118,6 +124,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
         "version": args.version,
+        "ofd": args.ofd,
         "peak_rps": peak["rps"],
         "peak_p50_ms": peak["p50_us"] / 1000,
         "peak_p99_ms": peak["p99_us"] / 1000,

@@ -199,27 +199,38 @@ class Intake:
         A (group, external_id) already known — journaled earlier or earlier in this batch — is a duplicate:
         its answer carries the original uuid and entry, and ``same_payload`` compares the payload hashes.
         """
+        with self._write() as txn:
+            return self._accept_in(txn, batch)
+
+    def commit(
+        self, batch: Iterable[NewEntry], done: Iterable[tuple[bytes, Entry, Outcome]]
+    ) -> tuple[list[Accepted], list[int]]:
+        """:meth:`accept` and :meth:`finish` in ONE durable transaction (the journal writer's group commit
+        carries the pipeline's outcomes too: one fsync instead of two, and no wait for each other's lock)."""
+        with self._write() as txn:
+            return self._accept_in(txn, batch), self._finish_in(txn, done, None)
+
+    def _accept_in(self, txn: lmdb.Transaction, batch: Iterable[NewEntry]) -> list[Accepted]:
         out: list[Accepted] = []
         enc = _entry_enc.encode
-        with self._write() as txn:
-            seq = self._counter(txn, _SEQ, self.meta)
-            get, put = txn.get, txn.put
-            idem, journal, pending = self.idem, self.journal, self.pending
-            for new in batch:
-                e = new.entry
-                gkey = e.group.encode()
-                ikey = gkey + _SEP + e.external_id.encode()
-                known = cast("bytes | None", get(ikey, db=idem))
-                if known is not None:
-                    original = _entry_dec.decode(cast(bytes, get(known, db=journal)))
-                    out.append(Accepted(known, True, original.seq, original.payload_hash == e.payload_hash, original))
-                    continue
-                seq += 1
-                put(ikey, new.uuid, db=idem)
-                put(new.uuid, enc(msgspec.structs.replace(e, seq=seq)), db=journal)
-                put(gkey + _SEP + _u64(seq), new.uuid, db=pending)
-                out.append(Accepted(new.uuid, False, seq))
-            put(_SEQ, _u64(seq), db=self.meta)
+        seq = self._counter(txn, _SEQ, self.meta)
+        get, put = txn.get, txn.put
+        idem, journal, pending = self.idem, self.journal, self.pending
+        for new in batch:
+            e = new.entry
+            gkey = e.group.encode()
+            ikey = gkey + _SEP + e.external_id.encode()
+            # One call both checks and claims the key: put refuses to overwrite an existing one.
+            if not put(ikey, new.uuid, db=idem, overwrite=False):
+                known = cast(bytes, get(ikey, db=idem))
+                original = _entry_dec.decode(cast(bytes, get(known, db=journal)))
+                out.append(Accepted(known, True, original.seq, original.payload_hash == e.payload_hash, original))
+                continue
+            seq += 1
+            put(new.uuid, enc(msgspec.structs.replace(e, seq=seq)), db=journal)
+            put(gkey + _SEP + _u64(seq), new.uuid, db=pending)
+            out.append(Accepted(new.uuid, False, seq))
+        put(_SEQ, _u64(seq), db=self.meta)
         return out
 
     def find(self, group: str, external_id: str) -> bytes | None:
@@ -296,25 +307,30 @@ class Intake:
         An outcome already written is left as it is (idempotent: a replay after a crash changes nothing);
         its feed number is 0 in the answer.
         """
+        with self._write() as txn:
+            return self._finish_in(txn, done, callback_due)
+
+    def _finish_in(
+        self, txn: lmdb.Transaction, done: Iterable[tuple[bytes, Entry, Outcome]], callback_due: float | None
+    ) -> list[int]:
         seqs: list[int] = []
         enc = _entry_enc.encode
-        with self._write() as txn:
-            fseq = self._counter(txn, _FEED, self.meta)
-            get, put, delete = txn.get, txn.put, txn.delete
-            for uuid, entry, outcome in done:
-                if get(uuid, db=self.results) is not None:
-                    seqs.append(0)
-                    continue
-                fseq += 1
-                put(uuid, enc(msgspec.structs.replace(outcome, feed_seq=fseq)), db=self.results)
-                gkey = entry.group.encode()
-                delete(gkey + _SEP + _u64(entry.seq), db=self.pending)
-                put(entry.tenant.encode() + _SEP + _u64(fseq), uuid, db=self.feed_db)
-                if entry.callback_url:
-                    due = int((callback_due if callback_due is not None else outcome.at) * 1000)
-                    put(gkey + _SEP + _u64(due) + uuid, (0).to_bytes(4, "big"), db=self.callbacks)
-                seqs.append(fseq)
-            put(_FEED, _u64(fseq), db=self.meta)
+        fseq = self._counter(txn, _FEED, self.meta)
+        get, put, delete = txn.get, txn.put, txn.delete
+        for uuid, entry, outcome in done:
+            if get(uuid, db=self.results) is not None:
+                seqs.append(0)
+                continue
+            fseq += 1
+            put(uuid, enc(msgspec.structs.replace(outcome, feed_seq=fseq)), db=self.results)
+            gkey = entry.group.encode()
+            delete(gkey + _SEP + _u64(entry.seq), db=self.pending)
+            put(entry.tenant.encode() + _SEP + _u64(fseq), uuid, db=self.feed_db)
+            if entry.callback_url:
+                due = int((callback_due if callback_due is not None else outcome.at) * 1000)
+                put(gkey + _SEP + _u64(due) + uuid, (0).to_bytes(4, "big"), db=self.callbacks)
+            seqs.append(fseq)
+        put(_FEED, _u64(fseq), db=self.meta)
         return seqs
 
     # ------------------------------------------------------------------ change feed

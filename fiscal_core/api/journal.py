@@ -8,6 +8,8 @@ Rules
   disk) answers every request of the batch with the error; nothing of it was stored.
 - After the answer, receipts that are new go to the worker's fiscal pipeline in memory (``handoff``); the
   journal is still the authority (the pipeline also scans it).
+- The fiscal pipeline's outcomes ride in the same commits (:meth:`JournalWriter.submit_outcomes`): one fsync
+  for both, and the two never wait for each other's LMDB write lock.
 - Batches are capped (``max_batch``) so one huge bulk request does not hold the writer for long; a bulk
   request is submitted as one unit and answered as one.
 """
@@ -22,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fiscal_core.api.intake import Accepted, Intake, NewEntry
+from fiscal_core.api.intake import Accepted, Entry, Intake, NewEntry, Outcome
 from fiscal_core.ffd.receipt import Receipt
 
 __all__ = ["JournalWriter"]
@@ -31,6 +33,7 @@ log = logging.getLogger("fiscal_core.journal")
 
 #: One unit of work: the entries with their documents, and where the answer goes (called on the loop).
 Unit = tuple[Sequence[NewEntry], Sequence[Receipt], Callable[[list[Accepted] | BaseException], None]]
+Done = tuple[bytes, Entry, Outcome]
 
 
 class JournalWriter:
@@ -50,7 +53,8 @@ class JournalWriter:
         self.max_batch = max_batch
         # A C-level queue: put() from the event loop takes no Python lock (a contended lock would hand the GIL
         # to another thread and make the loop wait for it back).
-        self._queue: queue.SimpleQueue[Unit | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Unit | _Outcomes | None] = queue.SimpleQueue()
+        self._retry: list[_Outcomes] = []
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self.commits = 0
@@ -74,57 +78,85 @@ class JournalWriter:
     ) -> None:
         self._queue.put((entries, documents, answer))
 
+    def submit_outcomes(self, done: list[Done], written: Callable[[list[Done]], None]) -> None:
+        """Outcomes from the fiscal pipeline: written in the next group commit, then ``written(done)`` is called
+        (in this writer's thread). A failed commit keeps them for the next one: their documents are on the
+        drives and linked, so they are never lost, only late."""
+        self._queue.put(_Outcomes(done, written))
+
     def backlog(self) -> int:
         return self._queue.qsize()
 
     def _run(self) -> None:
         q = self._queue
-        carry: Unit | None = None
+        carry: Unit | _Outcomes | None = None
         while True:
-            unit = carry if carry is not None else q.get()
+            item = carry if carry is not None else q.get()
             carry = None
-            if unit is None:
+            if item is None:
                 return
-            units = [unit]
-            n = len(unit[0])
+            units: list[Unit] = []
+            outs: list[_Outcomes] = []
+            n = 0
             stop = False
-            while True:  # everything queued meanwhile goes into this commit, up to max_batch entries
+            while item is not None:  # everything queued meanwhile goes into this commit, up to max_batch
+                if isinstance(item, _Outcomes):
+                    outs.append(item)
+                    n += len(item.done)
+                else:
+                    units.append(item)
+                    n += len(item[0])
                 try:
-                    more = q.get_nowait()
+                    item = q.get_nowait()
                 except queue.Empty:
                     break
-                if more is None:
+                if item is None:
                     stop = True
                     break
-                if n + len(more[0]) > self.max_batch:
-                    carry = more
+                size = len(item.done) if isinstance(item, _Outcomes) else len(item[0])
+                if n + size > self.max_batch:
+                    carry = item
                     break
-                units.append(more)
-                n += len(more[0])
-            self._commit(units)
+            self._commit(units, outs)
             if stop:
                 self._stopping = True
                 while True:  # a graceful stop journals what was queued before it
                     try:
                         rest = q.get_nowait()
                     except queue.Empty:
-                        return
-                    if rest is not None:
-                        self._commit([rest])
+                        break
+                    if isinstance(rest, _Outcomes):
+                        self._commit([], [rest])
+                    elif rest is not None:
+                        self._commit([rest], [])
+                if self._retry:
+                    self._commit([], [])
+                return
 
-    def _commit(self, units: list[Unit]) -> None:
+    def _commit(self, units: list[Unit], outs: list[_Outcomes]) -> None:
         flat = [e for unit in units for e in unit[0]]
+        pending_outs = self._retry + outs
+        self._retry = []
+        done = [d for o in pending_outs for d in o.done]
         t0 = time.perf_counter()
         try:
-            answers: list[Accepted] | BaseException = self.intake.accept(flat)
+            answers: list[Accepted] | BaseException
+            answers, _ = self.intake.commit(flat, done)
         except BaseException as exc:
-            log.error("journal commit of %d entries failed: %s", len(flat), exc)
+            log.error("journal commit of %d entries and %d outcomes failed: %s", len(flat), len(done), exc)
             answers = exc
+            self._retry = pending_outs  # outcomes wait for the next commit (a full disk passes)
         self.commit_seconds += time.perf_counter() - t0
-        self.loop.call_soon_threadsafe(_answer, units, answers)
+        if units:
+            self.loop.call_soon_threadsafe(_answer, units, answers)
         if isinstance(answers, BaseException):
             return
         self.commits += 1
+        for o in pending_outs:
+            try:
+                o.written(o.done)
+            except Exception:
+                log.exception("reporting written outcomes failed")
         fresh: list[tuple[bytes, Any, Receipt]] = []
         k = 0
         for entries, docs, _ in units:
@@ -137,6 +169,14 @@ class JournalWriter:
         self.duplicates += len(flat) - len(fresh)
         if fresh and self.handoff is not None:
             self.handoff(fresh)
+
+
+class _Outcomes:
+    __slots__ = ("done", "written")
+
+    def __init__(self, done: list[Done], written: Callable[[list[Done]], None]) -> None:
+        self.done = done
+        self.written = written
 
 
 def _answer(units: list[Unit], answers: list[Accepted] | BaseException) -> None:

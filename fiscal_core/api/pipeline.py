@@ -127,6 +127,8 @@ class Pipeline:
         self._inflight: dict[int, tuple[bytes, Entry]] = {}
         self._unwritten: list[tuple[bytes, Entry, Outcome]] = []
         self._event = threading.Event()
+        #: Set by the service: outcomes then go through the journal writer's group commits.
+        self.writer: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_scan = 0.0
@@ -301,6 +303,11 @@ class Pipeline:
         self._write(done)
 
     def _write(self, done: list[tuple[bytes, Entry, Outcome]]) -> None:
+        writer = self.writer
+        if writer is not None and done:
+            # The journal writer's next group commit carries them (one fsync for journal and outcomes).
+            writer.submit_outcomes(done, self._written)
+            return
         batch = self._unwritten + done if self._unwritten else done
         try:
             self.intake.finish(batch)
@@ -326,6 +333,11 @@ class Pipeline:
             self._cursor.setdefault(code, 0)
         if added:
             log.info("registers joined the fleet: %s", ", ".join(added))
+
+    def _written(self, done: list[tuple[bytes, Entry, Outcome]]) -> None:
+        """From the journal writer's thread, after the commit that stored ``done``."""
+        if self.on_finished is not None:
+            self.on_finished(done)
 
     # ------------------------------------------------------------------ gates and notices
 

@@ -155,6 +155,7 @@ class Service:
         self.loop = asyncio.get_running_loop()
         self.writer = JournalWriter(self.intake, self.loop, self.pipeline.handoff)
         self.writer.start()
+        self.pipeline.writer = self.writer
         self.pipeline.start()
         fleet = self.pipeline.fleet
         self.ofd = OfdLink(
@@ -181,11 +182,13 @@ class Service:
         for t in self._tasks:
             t.cancel()
         loop = asyncio.get_running_loop()
-        if self.writer is not None:
-            await loop.run_in_executor(None, self.writer.stop)
         if self.ofd is not None:
             await loop.run_in_executor(None, self.ofd.stop)  # before the fleet closes the drives it reads
+        # The pipeline finishes what the fleet holds; its outcomes go through the journal writer, which stops
+        # last and commits everything queued.
         await loop.run_in_executor(None, self.pipeline.stop)
+        if self.writer is not None:
+            await loop.run_in_executor(None, self.writer.stop)
         for w in self._feed_waiters:
             if not w.done():
                 w.set_result(None)
