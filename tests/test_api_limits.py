@@ -10,12 +10,16 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import http.client
+import http.server
 import json
 import pathlib
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import uuid as uuidlib
 
@@ -40,10 +44,31 @@ def test_an_overloaded_group_answers_503_with_retry_after_and_loses_nothing(tmp_
     cli(data, "group", "add", "--tenant", "sandbox", "--code", "slow-v4", "--ffd", "1.05", "--target-wait", "1",
         "--admission-margin", "1")  # fmt: skip
     cli(data, "register", "add", "--group", "slow-v4", "--count", "1", "--profile", "hardware")
+    got_posts: list[tuple[dict[str, str], bytes]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            got_posts.append(({k.lower(): v for k, v in self.headers.items()}, raw))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    hook_thread = threading.Thread(target=hook.serve_forever, daemon=True)
+    hook_thread.start()
     with Server(data) as srv:
         c = srv.client()
         try:
             c.login("v4")
+            status, set_hook = c.post(
+                "/api/v1/notices/webhook", {"url": f"http://127.0.0.1:{hook.server_address[1]}/n"}
+            )
+            assert status == 200 and set_hook["url"].endswith("/n")
+            status, bad_hook = c.post("/api/v1/notices/webhook", {"url": "ftp://x"})
+            assert status == 400 and bad_hook["error"]["fields"][0]["path"] == "url"
             accepted: list[str] = []
             refused = None
             # The admission gate follows the dispatcher's projected wait (republished every 100 ms): keep
@@ -67,8 +92,19 @@ def test_an_overloaded_group_answers_503_with_retry_after_and_loses_nothing(tmp_
             status, notices = c.get("/api/v1/notices?after=0")
             kinds = {n["kind"] for n in notices["notices"]}
             assert "group_refusing" in kinds, notices
+            # The same notices were POSTed to the tenant's webhook, signed with its callback key.
+            deadline = time.monotonic() + 15
+            while not any(b"group_refusing" in raw for _, raw in got_posts) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            headers, raw = next((h, r) for h, r in got_posts if b"group_refusing" in r)
+            _, key = c.get("/api/v1/callback-key")
+            expected = "sha256=" + hmac.new(bytes.fromhex(key["key_hex"]), raw, hashlib.sha256).hexdigest()
+            assert headers["x-fiscal-signature"] == expected and json.loads(raw)["tenant"] == "sandbox"
         finally:
             c.close()
+            hook.shutdown()
+            hook.server_close()
+            hook_thread.join()
 
 
 def test_a_tenant_over_its_rate_limit_gets_429(tmp_path: pathlib.Path) -> None:

@@ -95,6 +95,8 @@ def route(svc: Service, req: Request, parts: list[str]) -> Response | Awaitable[
         return _many(svc, req, login)
     if head == "results" and req.method == "GET":
         return _feed(svc, req, login)
+    if head == "notices" and len(parts) == 2 and parts[1] == "webhook":
+        return _notice_webhook(svc, req, login)
     if head == "notices" and req.method == "GET":
         after = _int(req.query.get("after", "0"), "after")
         return _reply(req, {"notices": svc.intake.notices_of(login, after, 1000)})
@@ -334,6 +336,31 @@ async def _long_poll(svc: Service, req: Request, login: str, after: int, limit: 
         rows = svc.intake.feed(login, after, limit)
         if rows:
             return _feed_reply(req, rows, after)
+
+
+class Webhook(msgspec.Struct):
+    url: str | None
+
+
+def _notice_webhook(svc: Service, req: Request, login: str) -> Response:
+    """``PUT /api/v1/notices/webhook {"url": ...}`` (null to stop), ``GET`` to read it."""
+    from fiscal_core.api.callbacks import URL_PATTERN
+    from fiscal_core.api.service import ApiError
+
+    if req.method == "GET":
+        hook = svc.intake.notice_webhooks().get(login)
+        return _reply(req, {"url": hook[0] if hook else None, "delivered_up_to": hook[1] if hook else None})
+    if req.method not in ("PUT", "POST"):
+        raise ApiError(40, "GET or PUT", http=405, symbol="method_not_allowed")
+    try:
+        body = msgspec.json.decode(_body_json(req), type=Webhook)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ApiError(32, f'the body must be {{"url": "http(s)://..."}}: {exc}', symbol="bad_shape") from None
+    if body.url is not None and (len(body.url) > 2048 or not URL_PATTERN.match(body.url)):
+        raise ApiError(32, "url must be an http:// or https:// URL", symbol="bad_url",
+                       fields=[{"path": "url", "code": "bad_url", "message": body.url[:200]}])  # fmt: skip
+    svc.intake.set_notice_webhook(login, body.url)
+    return _reply(req, {"url": body.url})
 
 
 def _registers(svc: Service, req: Request, login: str) -> Response:

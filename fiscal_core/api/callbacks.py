@@ -22,9 +22,12 @@ import hashlib
 import hmac
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+
+import msgspec
 
 from fiscal_core.api import http_client
 from fiscal_core.api.intake import Intake
@@ -34,6 +37,8 @@ __all__ = ["CallbackRunner", "backoff_s", "callback_key", "sign"]
 log = logging.getLogger("fiscal_core.callbacks")
 
 GIVE_UP_AFTER_S = 26 * 3600
+#: A webhook address: http or https, a host, an optional port and path (no whitespace or control characters).
+URL_PATTERN = re.compile(r"^https?://[^\s/?#@]+(:[0-9]{1,5})?(/[^\s]*)?$")
 _BASE_S = 5.0
 _CAP_S = 3600.0
 
@@ -77,6 +82,8 @@ class CallbackRunner:
         self.period_s = period_s
         self._sem = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
+        self._notice_wake = asyncio.Event()
+        self.notices_delivered = 0
         self._inflight: set[bytes] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -86,6 +93,7 @@ class CallbackRunner:
 
     def wake(self) -> None:
         self._wake.set()
+        self._notice_wake.set()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -104,8 +112,48 @@ class CallbackRunner:
                 await asyncio.wait_for(self._wake.wait(), self.period_s)
             self._wake.clear()
 
+    async def run_notices(self) -> None:
+        """Tenants' notices (fleet warnings) to their webhooks, in order, signed like callbacks: a batch
+        ``{"notices": [...]}`` per POST; a failure is retried with the same backoff, the cursor moves only on a
+        2xx. One worker runs this (worker 0), so each notice goes out once."""
+        loop = asyncio.get_running_loop()
+        attempt: dict[str, int] = {}
+        not_before: dict[str, float] = {}
+        while not self._stopping:
+            hooks = await loop.run_in_executor(None, self.intake.notice_webhooks)
+            for tenant, (url, sent) in hooks.items():
+                if self.clock() < not_before.get(tenant, 0.0):
+                    continue
+                notices = await loop.run_in_executor(None, self.intake.notices_of, tenant, sent, 500)
+                if not notices:
+                    continue
+                body = msgspec.json.encode({"tenant": tenant, "notices": notices})
+                headers = [
+                    ("Content-Type", "application/json; charset=utf-8"),
+                    ("X-Fiscal-Signature", sign(callback_key(self.server_key, tenant), body)),
+                    ("X-Fiscal-Timestamp", str(int(self.clock()))),
+                ]
+                try:
+                    status = await http_client.post(url, body, headers, timeout_s=self.timeout_s)
+                    ok = 200 <= status < 300
+                except Exception:  # a failed delivery is retried
+                    ok = False
+                if ok:
+                    attempt.pop(tenant, None)
+                    not_before.pop(tenant, None)
+                    self.notices_delivered += len(notices)
+                    upto = int(notices[-1]["seq"])
+                    await loop.run_in_executor(None, self.intake.notices_delivered, tenant, url, upto)
+                else:
+                    n = attempt[tenant] = attempt.get(tenant, 0) + 1
+                    not_before[tenant] = self.clock() + backoff_s(n - 1)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._notice_wake.wait(), 1.0)
+            self._notice_wake.clear()
+
     async def stop(self) -> None:
         self._stopping = True
+        self._notice_wake.set()
         self._wake.set()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.timeout_s + 1)

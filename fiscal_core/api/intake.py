@@ -429,6 +429,38 @@ class Intake:
                 txn.put(tenant.encode() + _SEP + _u64(n), msgspec.json.encode({**body, "seq": n}), db=self.notices)
             txn.put(_NOTICE, _u64(n), db=self.meta)
 
+    def set_notice_webhook(self, tenant: str, url: str | None) -> None:
+        """Where ``tenant``'s notices are POSTed (None: nowhere); delivery starts after the newest notice."""
+        with self._write() as txn:
+            key = b"nwh" + _SEP + tenant.encode()
+            if url is None:
+                txn.delete(key, db=self.meta)
+                return
+            head = self._counter(txn, _NOTICE, self.meta)
+            txn.put(key, msgspec.msgpack.encode((url, head)), db=self.meta)
+
+    def notice_webhooks(self) -> dict[str, tuple[str, int]]:
+        """tenant → (url, the last notice number delivered)."""
+        prefix = b"nwh" + _SEP
+        out: dict[str, tuple[str, int]] = {}
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.meta)
+            if not cursor.set_range(prefix):
+                return out
+            for key, value in cursor:
+                if not bytes(key).startswith(prefix):
+                    break
+                url, sent = msgspec.msgpack.decode(value)
+                out[bytes(key[len(prefix) :]).decode()] = (str(url), int(sent))
+        return out
+
+    def notices_delivered(self, tenant: str, url: str, upto: int) -> None:
+        with self._write() as txn:
+            key = b"nwh" + _SEP + tenant.encode()
+            raw = txn.get(key, db=self.meta)
+            if raw is not None and msgspec.msgpack.decode(raw)[0] == url:
+                txn.put(key, msgspec.msgpack.encode((url, upto)), db=self.meta)
+
     def notices_of(self, tenant: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         prefix = tenant.encode() + _SEP
         n = len(prefix)

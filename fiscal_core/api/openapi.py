@@ -160,6 +160,10 @@ def document() -> dict[str, Any]:
     paths["/api/v1/notices"] = {
         "get": _op("Register warnings for the tenant", params=[_query("after", "cursor", "integer")], tags=["bulk"])
     }
+    paths["/api/v1/notices/webhook"] = {
+        "get": _op("Where the tenant's notices are POSTed", tags=["bulk"]),
+        "put": _op("Set (or null to stop) the tenant's notice webhook: signed POSTs {tenant, notices}", tags=["bulk"]),
+    }
     paths["/api/v1/registers"] = {"get": _op("Registers of the tenant: drive, shift, OFD backlog", tags=["bulk"])}
     paths["/api/v1/deliveries/{uuid}"] = {
         "get": {**_op("Callback delivery log", tags=["bulk"]), "parameters": [_path_param("uuid", "receipt uuid")]}

@@ -174,6 +174,8 @@ class Service:
             clock=self.clock,
         )
         self._tasks.append(asyncio.ensure_future(self.callbacks.run()))
+        if self.worker == 0:
+            self._tasks.append(asyncio.ensure_future(self.callbacks.run_notices()))
 
     async def stop(self) -> None:
         """Graceful: the HTTP server has drained; journal what is queued, finish the fleet's work, close."""
