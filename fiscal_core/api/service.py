@@ -510,27 +510,10 @@ class Service:
         rep = self.intake.report(uuid)
         if rep is None or rep[0].tenant != login or rep[0].group != group.code:
             raise ApiError(30, f"Чек с uuid {text} не найден")
-        entry, out = rep
-        body = views.atol_report(
-            uuid,
-            entry,
-            out,
-            daemon_code=self.settings.daemon_code,
-            ofd_inn=self.identity(group.code).ofd_inn,
-            fns_site=self.settings.fns_site,
-            check_url=self.settings.public_url.rstrip("/") + "/api/v1/check",
-            now=self.clock(),
-            error_id=str(uuidlib.uuid4()),
-        )
-        if entry.warnings:
-            body["warnings"] = entry.warnings
-        return Response.json(body)
+        return Response.json(self._report_body(uuid, *rep))
 
-    def _callback_body(self, uuid: bytes) -> tuple[str, str, bytes] | None:
-        rep = self.intake.report(uuid)
-        if rep is None or rep[1] is None:
-            return None
-        entry, out = rep
+    def _report_body(self, uuid: bytes, entry: Entry, out: Any) -> dict[str, Any]:
+        """The ATOL report of a receipt — also its callback body (ATOL: the same packet either way)."""
         body = views.atol_report(
             uuid,
             entry,
@@ -542,6 +525,16 @@ class Service:
             now=self.clock(),
             error_id=str(uuidlib.uuid4()),
         )
+        if entry.warnings:
+            body["warnings"] = entry.warnings
+        return body
+
+    def _callback_body(self, uuid: bytes) -> tuple[str, str, bytes] | None:
+        rep = self.intake.report(uuid)
+        if rep is None or rep[1] is None:
+            return None
+        entry, out = rep
+        body = self._report_body(uuid, entry, out)
         return entry.tenant, entry.callback_url, msgspec.json.encode(body)
 
     def _atol_error(self, err: ApiError) -> Response:
