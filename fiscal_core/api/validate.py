@@ -52,8 +52,8 @@ Rules (cloud-api.md §1.5, §1.6, §1.10, §1.13; ffd.md)
 - Sizes the TLV encoder would refuse are refused here: 1223/1224 ≤ 512, 1084 ≤ 320, 1059 ≤ 1024 bytes per
   item, 1234 ≤ 4096, and the whole document ≤ 32 768 with room kept for the drive's tags at their maximum.
 - The result passes :func:`~fiscal_core.ffd.receipt.check_sums`, :func:`~fiscal_core.ffd.receipt.check_text`
-  and ``encode_body`` for an identity of ``group_ffd``. ``payload_hash`` is SHA-256 over the msgpack of
-  (operation, document): the fiscal content only, so a retry with another ``timestamp`` or callback has the
+  and ``encode_body`` for an identity of ``group_ffd``. ``payload_hash`` is SHA-256 over the operation and
+  ``packed`` (the msgpack of the document, which the journal stores as is): the fiscal content only, so a retry with another ``timestamp`` or callback has the
   same hash.
 - Speed (the API floor is 12,000 single-receipt POSTs/s on one core): typed decode straight from bytes; each
   checker has an allocation-free fast path and builds paths and messages only on failure; rarely sent fields
@@ -245,6 +245,7 @@ class Validated(Struct, frozen=True, kw_only=True, gc=False):
     document: Receipt  #: a :class:`Correction` for the correction operations
     warnings: tuple[FieldWarning, ...]
     payload_hash: str  #: hex SHA-256 of (operation, document), see the module rules
+    packed: bytes = b""  #: msgpack of ``document``, encoded once for the hash and the journal
     ism_optional: bool = False  #: v5: register with 2106 = 0 if the marking system times out
     mark_codes: tuple[tuple[int, str], ...] = ()  #: (item position, full gs1m code) for the marking check
 
@@ -1437,6 +1438,7 @@ def validate(
     if run.issues:
         raise RequestInvalid(run.issues, 32)
     assert doc is not None and timestamp is not None
+    packed = _HASH.encode(doc)
     return Validated(
         external_id=external_id,
         timestamp=timestamp,
@@ -1445,7 +1447,8 @@ def validate(
         version=version,
         document=doc,
         warnings=() if run.warnings is None else tuple(run.warnings),
-        payload_hash=hashlib.sha256(_HASH.encode((operation, doc))).hexdigest(),
+        payload_hash=hashlib.sha256(b"%s\n%s" % (operation.encode(), packed)).hexdigest(),
+        packed=packed,
         ism_optional=bool(getattr(req, "ism_optional", False)),
         mark_codes=marks,
     )
