@@ -19,6 +19,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fiscal_core import samples
 from fiscal_core.drive import archive, records
@@ -921,3 +923,42 @@ def test_spliced_receipts_equal_the_builder_output(tmp_path: pathlib.Path, ffd: 
         fs = tlv.fiscal_sign_bytes(result.fiscal_sign, 3)
         built = documents.receipt(drive.identity, header, fs, model, receipt_number=result.receipt_number)
         assert tlv.encode([built]) == result.tlv == drive.document(result.fd_number).tlv
+
+
+# --------------------------------------------------------------------------- a batch = the same requests one by one
+
+# Runs of one form (a run of receipts is the fast path) and the shift changes and reports that end a run.
+_BATCH_FORMS = st.lists(
+    st.tuples(st.sampled_from([3, 3, 31, 2, 5, 21]), st.integers(min_value=1, max_value=12)), min_size=1, max_size=6
+).map(lambda runs: [form for form, n in runs for _ in range(n)])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(forms=_BATCH_FORMS, capacity=st.integers(min_value=6, max_value=30), signs=st.randoms(use_true_random=False))
+def test_append_many_equals_one_by_one(tmp_path_factory: Any, forms: list[int], capacity: int, signs: Any) -> None:
+    """The batch path checks a run of receipts once (drive.prepare): it must refuse, number, sign and count
+    exactly as issuing each request alone does, across shift changes and the archive filling up mid-batch."""
+    base = tmp_path_factory.mktemp("batch")
+    clock = Clock()
+    batched = new_drive(base / "batched", clock, capacity=capacity)
+    single = new_drive(base / "single", clock, capacity=capacity)
+    requests: list[tuple[int, Any]] = [(2, None)]
+    for k, form in enumerate(forms):
+        if form in (3, 31):
+            payload: Any = make_receipt(k, sign=signs.choice([1, 2, 3, 4]), correction=form == 31)
+        else:
+            payload = None
+        requests.append((form, payload))
+    clock.tick(60)
+    got = batched.append_many(requests)
+    one_by_one = [single.append_many([r])[0] for r in requests]
+
+    def shape(results: Sequence[Any]) -> list[Any]:
+        return [type(x).__name__ if isinstance(x, FiscalError) else (x.fd_number, x.tlv) for x in results]
+
+    assert shape(got) == shape(one_by_one)
+    assert msgspec.msgpack.encode(batched.state) == msgspec.msgpack.encode(single.state)
+    assert [rec for _, rec in stored(batched)] == [rec for _, rec in stored(single)]
+    assert archive.verify(batched).ok
+    batched.store.close()
+    single.store.close()

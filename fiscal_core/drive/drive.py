@@ -57,7 +57,7 @@ from fiscal_core.drive.state import (
 from fiscal_core.drive.store import DriveStore, doc_key
 from fiscal_core.errors import EncodeError, FiscalError
 from fiscal_core.ffd import documents, tlv
-from fiscal_core.ffd.counters import Accumulator, Counters, totals_of
+from fiscal_core.ffd.counters import Accumulator, Counters
 from fiscal_core.ffd.documents import DriveIdentity, Header, Warnings
 from fiscal_core.ffd.receipt import Correction, Receipt
 from fiscal_core.ffd.receipt_body import ReceiptBody, encode_body
@@ -68,6 +68,7 @@ __all__ = ["TEST_FN_PREFIX", "FiscalDrive", "Issued", "Prepared", "make_fn_numbe
 Clock = Callable[[], float]
 #: The numbering block + 1038 + 1042 of a receipt: 1041 (16), 1037 (20), 1018 (12), 1040, 1012, 1077 (6),
 #: 1038, 1042 (4 each), every one behind its 4-byte header; a receipt document is at most 32,768 bytes.
+_RECEIPT_FORMS = frozenset({3, 31})
 _HEAD_LENGTH = 8 * 4 + 16 + 20 + 12 + 4 + 4 + 6 + 4 + 4
 _MAX_RECEIPT = 32768
 #: 1040, 1012, 1077, 1038, 1042 with their little-endian tag/length headers (FFD §1).
@@ -297,10 +298,13 @@ class FiscalDrive:
     def _build(self, st: DriveState, form: int, now: int, payload: Any) -> _Pending:
         """Check, number and (for reports) build one document; advance ``st`` as if it were issued.
 
-        Receipts are not built here: their body is encoded once (:mod:`fiscal_core.ffd.receipt_body`) and
-        spliced behind the numbering block after the whole batch's fiscal signs are computed together.
+        Receipts go to :meth:`_build_receipt`, which does not build their TLV: the body is encoded once
+        (:mod:`fiscal_core.ffd.receipt_body`) and spliced behind the numbering block after the whole batch's
+        fiscal signs are computed together.
         """
         self._check(st, form, now)
+        if form in _RECEIPT_FORMS:
+            return self._build_receipt(st, form, now, payload)
         when = self._local(now)
         fd = st.next_fd
         shift_number = st.shift_number + 1 if form == 2 else st.shift_number
@@ -310,24 +314,12 @@ class FiscalDrive:
         else:
             assert st.identity is not None
             pending.ffd_version = int(st.identity.ffd_version)
-        if form in (3, 31):
-            assert st.identity is not None
-            body = payload if isinstance(payload, ReceiptBody) else encode_body(st.identity, payload)
-            if body.form != form:
-                raise WrongState(f"a form {body.form} body cannot be issued as form {form}")
-            if _HEAD_LENGTH + len(body.data) > _MAX_RECEIPT:
-                # Refused here, before it takes a number, not when the batch is spliced.
-                raise documents_too_long(form, _HEAD_LENGTH + len(body.data))
-            pending.body = body
-            pending.receipt_number = st.receipt_number + 1
-            pending.settlement_sign, pending.total = body.settlement_sign, body.total
-        else:
-            if self._totals:
-                self._totals.flush_into(st.shift_counters, st.drive_counters)
-            header = Header(fd_number=fd, when=when, shift_number=shift_number)
-            fs = self.signer.tag_1077(form, fd, when)
-            pending.tlv = tlv.encode([self._report(st, form, header, fs, now, payload)])
-            pending.fiscal_sign = fs
+        if self._totals:
+            self._totals.flush_into(st.shift_counters, st.drive_counters)
+        header = Header(fd_number=fd, when=when, shift_number=shift_number)
+        fs = self.signer.tag_1077(form, fd, when)
+        pending.tlv = tlv.encode([self._report(st, form, header, fs, now, payload)])
+        pending.fiscal_sign = fs
         # State after this document (the caller swaps it in only after the commit).
         st.next_fd = fd + 1
         st.last_doc_utc = now
@@ -348,12 +340,6 @@ class FiscalDrive:
             st.shift_documents = 1
             st.shift_receipts = 0
             st.shift_counters = Counters()
-        elif form in (3, 31):
-            assert pending.body is not None
-            st.receipt_number = pending.receipt_number
-            st.shift_receipts += 1
-            # Gathered per batch, added to the shift and drive counters once (before any report reads them).
-            self._totals.add(totals_of((form, pending.body.counter_nodes)))
         elif form == 5:
             st.shift_open = False
         elif form == 6:
@@ -361,6 +347,31 @@ class FiscalDrive:
             st.closed_utc = now
         if st.shift_open and form not in (2, 5):
             st.shift_documents += 1
+        return pending
+
+    def _build_receipt(self, st: DriveState, form: int, now: int, payload: Any) -> _Pending:
+        """The receipt part of :meth:`_build`, once :meth:`_check` has passed: encode (unless pre-encoded), size
+        check, number; advance ``st``. Nothing in ``st`` changes before everything that can fail has succeeded."""
+        ident = st.identity
+        assert ident is not None
+        body = payload if isinstance(payload, ReceiptBody) else encode_body(ident, payload)
+        if body.form != form:
+            raise WrongState(f"a form {body.form} body cannot be issued as form {form}")
+        if _HEAD_LENGTH + len(body.data) > _MAX_RECEIPT:
+            # Refused here, before it takes a number, not when the batch is spliced.
+            raise documents_too_long(form, _HEAD_LENGTH + len(body.data))
+        fd = st.next_fd
+        number = st.receipt_number + 1
+        pending = _Pending(fd, form, self._local(now), st.shift_number, number, body.settlement_sign, body.total, body)
+        pending.ffd_version = int(ident.ffd_version)
+        st.next_fd = fd + 1
+        st.last_doc_utc = now
+        st.receipt_number = number
+        st.shift_receipts += 1
+        if st.shift_open:
+            st.shift_documents += 1
+        # Gathered per batch, added to the shift and drive counters once (before any report reads them).
+        self._totals.add_nodes(form, body.counter_nodes)
         return pending
 
     def _report(self, st: DriveState, form: int, header: Header, fs: bytes, now: int, payload: Any) -> Any:
@@ -538,9 +549,20 @@ class FiscalDrive:
             prepared = Prepared(self, st, now_utc=int(self.clock()))
             pending: list[_Pending] = []
             slots: list[_Pending | FiscalError] = []
+            now = prepared.now_utc
+            # After one receipt passed every check of _check at this `now`, the next receipts of the batch need
+            # only the archive's room: nothing else _check reads changes between two receipts of one batch
+            # (same clock reading, same shift, same oldest unsent document). Any other form ends the run.
+            room_until = self.config.capacity - CLOSING_RESERVE
+            checked = False
             for form, payload in requests:
                 try:
-                    item = self._build(st, form, prepared.now_utc, payload)
+                    if checked and form in _RECEIPT_FORMS and st.next_fd <= room_until:
+                        item = self._build_receipt(st, form, now, payload)
+                    else:
+                        checked = False
+                        item = self._build(st, form, now, payload)
+                        checked = form in _RECEIPT_FORMS
                 except FiscalError as exc:
                     # _build changes nothing before everything that can fail has succeeded.
                     if not keep_going:
