@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from fiscal_core import samples
 from fiscal_core.errors import EncodeError
 from fiscal_core.ffd import documents, receipt_body, tlv
-from fiscal_core.ffd.counters import Counters
+from fiscal_core.ffd.counters import Accumulator, Counters, totals_of
 from fiscal_core.ffd.cp866 import DECODE_TABLE
 from fiscal_core.ffd.documents import Header
 from fiscal_core.ffd.enums import (
@@ -557,3 +557,27 @@ def test_the_selector() -> None:
     identity = samples.identity()
     r = samples.receipt(4, 9)
     assert receipt_body.encode_body(identity, r) == found["py"].encode_body(identity, r)
+
+
+@given(receipts(), st.booleans())
+def test_the_accumulator_reads_what_totals_of_reads(case: tuple[Any, Any], shuffle: bool) -> None:
+    """The drive counts each body with Accumulator.add_nodes (a positional fast path); it must add exactly what
+    the general reader adds, for both encoders' layouts and for nodes in an order the fast path does not take."""
+    identity, r = case
+    for impl in both_impls(NATIVE, TWIN):
+        try:
+            body = impl.encode_body(identity, r)
+        except Exception:
+            continue  # refused receipts are test_faulty_receipts_…'s business
+        nodes = list(body.counter_nodes)
+        if shuffle:
+            nodes.reverse()
+        for form in (body.form, 31 if body.form == 3 else 3):
+            fast, general = Accumulator(), Accumulator()
+            fast.add_nodes(form, nodes)
+            general.add(totals_of((form, nodes)))
+            got, want = Counters(), Counters()
+            fast.flush_into(got)
+            general.flush_into(want)
+            assert got == want
+            assert got.receipt_count == 1

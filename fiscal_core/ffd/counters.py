@@ -225,37 +225,50 @@ class Accumulator:
             by_rate[rate] = by_rate.get(rate, 0) + amount
 
     def add_nodes(self, form: int, nodes: list[tuple[int, Any]]) -> None:
-        """Add one receipt or correction of form ``form`` given by its counter nodes (``ReceiptBody.counter_nodes``)."""
-        top = dict(nodes)
-        sign = top.get(1054)
-        total = top.get(1020)
-        if (
-            len(top) != len(nodes)
-            or total is None
-            or sign is None
-            or not 1 <= sign <= 4
-            or (form not in _RECEIPT_FORMS and form not in _CORRECTION_FORMS)
-        ):
-            self.add(totals_of((form, nodes)))  # the general reader: same sums, or its error
-            return
-        row = self._row(form, sign)
-        row[0] += 1
-        row[1] += top.get(1031, 0)
-        row[2] += top.get(1081, 0)
-        row[3] += top.get(1215, 0)
-        row[4] += top.get(1216, 0)
-        row[5] += top.get(1217, 0)
-        row[6] += total
-        by_rate = row[7]
-        for tag, rate in _RECEIPT_VAT_TAGS.items():
-            amount = top.get(tag)
-            if amount is not None:
-                by_rate[rate] = by_rate.get(rate, 0) + amount
-        by_1115 = top.get(1115)
-        if by_1115 is not None:
-            for _, entry in by_1115:  # 1119 {1199 rate, 1120 VAT sum}, one per rate 7–12
-                fields = dict(entry)
-                by_rate[fields[1199]] = by_rate.get(fields[1199], 0) + fields[1120]
+        """Add one receipt or correction of form ``form`` given by its counter nodes (``ReceiptBody.counter_nodes``).
+
+        Fast path for the encoders' layout — 1054, 1020, 1031, 1081, 1215, 1216, 1217, then the VAT nodes
+        (1102–1107, 1115) — read by position; anything else goes through :func:`totals_of`.
+        """
+        if len(nodes) >= 7 and (form in _RECEIPT_FORMS or form in _CORRECTION_FORMS):
+            head = nodes[:7]
+            (t0, sign), (t1, total), (t2, cash), (t3, electronic), (t4, prepaid), (t5, credit), (t6, provision) = head
+            if (
+                t0 == 1054
+                and t1 == 1020
+                and t2 == 1031
+                and t3 == 1081
+                and t4 == 1215
+                and t5 == 1216
+                and t6 == 1217
+                and type(sign) is int
+                and 1 <= sign <= 4
+            ):
+                vat: dict[int, int] = {}
+                for tag, value in nodes[7:]:
+                    rate = _RECEIPT_VAT_TAGS.get(tag)
+                    if rate is not None:
+                        vat[rate] = vat.get(rate, 0) + value
+                    elif tag == 1115:
+                        for _, entry in value:  # 1119 {1199 rate, 1120 VAT sum}, one per rate 7–12
+                            fields = dict(entry)
+                            vat[fields[1199]] = vat.get(fields[1199], 0) + fields[1120]
+                    else:
+                        break  # a tag this layout does not have: read it the general way
+                else:
+                    row = self._row(form, sign)
+                    row[0] += 1
+                    row[1] += cash
+                    row[2] += electronic
+                    row[3] += prepaid
+                    row[4] += credit
+                    row[5] += provision
+                    row[6] += total
+                    by_rate = row[7]
+                    for rate, amount in vat.items():
+                        by_rate[rate] = by_rate.get(rate, 0) + amount
+                    return
+        self.add(totals_of((form, nodes)))  # the general reader: same sums, or its error
 
     def flush_into(self, *targets: Counters) -> None:
         for (correction, sign), row in self._rows.items():
