@@ -15,7 +15,6 @@ Rules
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from typing import Any, cast
 
 import uvloop
 
+from fiscal_core import gctune
 from fiscal_core.api.http import HttpServer, Limits, Request, Response, bind_socket
 from fiscal_core.api.intake import release_gil_in_lmdb
 from fiscal_core.api.metrics import RequestStats
@@ -103,20 +103,6 @@ def _timed(svc: Service, stats: RequestStats) -> Any:
     return handler
 
 
-def _tune_gc() -> None:
-    """Keep the cyclic GC off the request path: everything built at start-up (modules, the fleet, the drives'
-    state) moves to the permanent generation, and collections run every 20,000 net allocations instead of 700.
-
-    A request allocates a few dozen tracked objects (future, Struct, dicts), so with the defaults a young
-    collection ran every ~20 requests and a full one walked the whole heap every few thousand: `api_wrk.py`
-    measured +15–25 % peak req/s and a lower p99 with this (bench/RESULTS.md). Garbage cycles are rare here
-    (no reference cycles on the hot path), so the higher threshold costs little memory.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 1000)
-
-
 def main_worker(index: int, cfg: ServeConfig) -> None:
     """One worker process: the service and its HTTP server on one uvloop loop, until SIGTERM/SIGINT."""
 
@@ -126,7 +112,7 @@ def main_worker(index: int, cfg: ServeConfig) -> None:
     async def main() -> None:
         svc = Service(cfg.data, worker=index, workers=cfg.workers, settings=cfg.settings)
         await svc.start()
-        _tune_gc()
+        gctune.tune()  # after start-up: the fleet and the drives' state leave the collector's view
         stats = RequestStats()
         svc.request_stats = stats  # type: ignore[attr-defined]
         server = HttpServer(_timed(svc, stats), limits=cfg.limits)
