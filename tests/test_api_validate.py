@@ -1686,3 +1686,13 @@ def test_arbitrary_corruption_never_escapes(case: tuple[int, str, dict[str, Any]
     check_sums(v.document)
     check_text(v.document)
     encode_body(IDENTITY[version], v.document)
+
+
+def test_timestamp_text_is_the_canonical_form() -> None:
+    """The journal keeps the client's timestamp as dd.mm.yyyy HH:MM:SS; the fixed-width text is kept as sent."""
+    req = sell()
+    req["timestamp"] = "01.06.2026 09:05:07"
+    v = check(req)
+    assert v.timestamp_text == "01.06.2026 09:05:07"
+    assert atol.format_datetime(v.timestamp) == v.timestamp_text
+    assert v.timestamp == dt.datetime(2026, 6, 1, 9, 5, 7)

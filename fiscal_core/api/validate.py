@@ -53,8 +53,8 @@ Rules (cloud-api.md §1.5, §1.6, §1.10, §1.13; ffd.md)
   item, 1234 ≤ 4096, and the whole document ≤ 32 768 with room kept for the drive's tags at their maximum.
 - The result passes :func:`~fiscal_core.ffd.receipt.check_sums`, :func:`~fiscal_core.ffd.receipt.check_text`
   and ``encode_body`` for an identity of ``group_ffd``. ``payload_hash`` is SHA-256 over the operation and
-  ``packed`` (the msgpack of the document, which the journal stores as is): the fiscal content only, so a retry with another ``timestamp`` or callback has the
-  same hash.
+  ``packed`` (the msgpack of the document, which the journal stores as is): the fiscal content only, so a
+  retry with another ``timestamp`` or callback has the same hash.
 - Speed (the API floor is 12,000 single-receipt POSTs/s on one core): typed decode straight from bytes; each
   checker has an allocation-free fast path and builds paths and messages only on failure; rarely sent fields
   are tested for presence in one expression and built apart; the warnings list exists only when something
@@ -239,6 +239,7 @@ class Validated(Struct, frozen=True, kw_only=True, gc=False):
 
     external_id: str
     timestamp: _dt.datetime  #: the client's document time (naive, as sent)
+    timestamp_text: str = ""  #: the same as ``dd.mm.yyyy HH:MM:SS`` (the client's text: the format is fixed-width)
     callback_url: str | None
     operation: str
     version: int
@@ -1449,6 +1450,7 @@ def validate(
         warnings=() if run.warnings is None else tuple(run.warnings),
         payload_hash=hashlib.sha256(b"%s\n%s" % (operation.encode(), packed)).hexdigest(),
         packed=packed,
+        timestamp_text=req.timestamp if len(req.timestamp) == 19 else atol.format_datetime(timestamp),
         ism_optional=bool(getattr(req, "ism_optional", False)),
         mark_codes=marks,
     )
