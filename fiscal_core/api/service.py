@@ -460,11 +460,11 @@ class Service:
             external_id=v.external_id,
             operation=operation,
             api=api,
-            timestamp=atol.format_datetime(v.timestamp),
+            timestamp=v.timestamp_text or atol.format_datetime(v.timestamp),
             callback_url=v.callback_url or "",
             payload_hash=bytes.fromhex(v.payload_hash),
             correction=isinstance(v.document, Correction),
-            document=_doc_enc.encode(v.document),
+            document=v.packed or _doc_enc.encode(v.document),
             accepted_at=self.clock(),
             warnings=_warnings(v) or None,
         )
