@@ -20,6 +20,8 @@ Example::
     inn = "7707083893"
     name = 'ООО "Магазин"'
     tax_systems = ["osn", "usn_income"]
+    # ofd = "ofd.example.ru:7777"         # the tenant's own OFD (default: the server's --ofd)
+    # ofd_secret = "…hex…"                # its operator secret, needed with ofd
 
     [[tenants.groups]]
     code = "shop-v5"
@@ -84,6 +86,8 @@ class TenantSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     inn: str
     name: str
     tax_systems: list[str] = msgspec.field(default_factory=lambda: ["osn"])
+    ofd: str = ""  #: the tenant's own OFD, HOST:PORT ("" = the server's)
+    ofd_secret: str = ""  #: its operator secret, hex (needed with ``ofd``)
     groups: list[GroupSpec] = msgspec.field(default_factory=list)
 
 
@@ -130,6 +134,10 @@ def apply(config: Config, data_dir: str | None = None, *, clock: Callable[[], fl
                 if not check_password(have.password, t.password):
                     have.password = hash_password(t.password)
                     lines.append(f"tenant {t.login}: password changed")
+            have = model.tenants[t.login]
+            if (have.ofd, have.ofd_secret) != (t.ofd, t.ofd_secret if t.ofd else ""):
+                model.set_tenant_ofd(t.login, t.ofd, t.ofd_secret)
+                lines.append(f"tenant {t.login}: OFD {t.ofd or 'of the server'}")
             for g in t.groups:
                 if g.code not in model.groups:
                     model.add_group(

@@ -270,3 +270,25 @@ def test_provisioning_from_a_config_file_is_idempotent(tmp_path: pathlib.Path) -
         config.loads('colour = "blue"')
     with pytest.raises(InputError, match="TOML"):
         config.loads("[[tenants]")
+
+
+def test_a_config_file_sets_a_tenants_own_ofd(tmp_path: pathlib.Path) -> None:
+    from fiscal_core import config
+
+    data = tmp_path / "data"
+    keys = f'tax_systems = ["osn"]\nofd = "ofd.example.ru:7777"\nofd_secret = "{"ab" * 32}"'
+    own = CONFIG.format(data=data).replace('tax_systems = ["osn", "patent"]', keys)
+    lines = config.apply(config.loads(own), clock=lambda: T0)
+    assert "tenant shop: OFD ofd.example.ru:7777" in lines
+    tenant = FleetFile(data).load().tenants["shop"]
+    assert (tenant.ofd, tenant.ofd_secret) == ("ofd.example.ru:7777", "ab" * 32)
+    assert "tenant shop: OFD ofd.example.ru:7777" not in config.apply(config.loads(own), clock=lambda: T0)
+    # Back to the server's OFD when the keys go.
+    lines = config.apply(config.loads(CONFIG.format(data=data)), clock=lambda: T0)
+    assert "tenant shop: OFD of the server" in lines
+    assert FleetFile(data).load().tenants["shop"].ofd == ""
+    for bad, message in (("ofd.example.ru", "HOST:PORT"), ("h:99999", "HOST:PORT")):
+        with pytest.raises(InputError, match=message):
+            config.apply(config.loads(own.replace("ofd.example.ru:7777", bad)), clock=lambda: T0)
+    with pytest.raises(InputError, match="operator secret"):
+        config.apply(config.loads(own.replace("ab" * 32, "")), clock=lambda: T0)

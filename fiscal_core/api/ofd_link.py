@@ -7,6 +7,10 @@ Rules
 - ``--ofd HOST:PORT``: a real OFD (or an emulator run apart, ``fiscal-core ofd-emulator``) at that address for
   every drive; its operator secret from ``FISCAL_CORE_OFD_SECRET`` (hex) when confirmations are to be verified.
   ``--ofd none``: no sender (documents stay in the drives' outboxes; the 30-day rule will block them).
+- A tenant with its own OFD in ``fleet.json`` (``fiscal-core tenant set-ofd``: HOST:PORT and its operator secret)
+  has its drives sent there whatever ``--ofd`` says; the others use ``--ofd``. The sender looks the endpoint up
+  per drive at every scan from the model re-read when ``fleet.json`` changes, so a change applies within
+  seconds. With ``--ofd none`` the sender runs only if some tenant had its own OFD at start.
 - The sender serves exactly the drives of the fleet this worker runs (its owned groups), so no document is
   sent by two workers; it runs on its own event loop thread and is woken after every fiscalized batch.
 """
@@ -20,6 +24,8 @@ import os
 import time
 from collections.abc import Callable
 from typing import Any
+
+from fiscal_core.registers.model import FleetFile
 
 __all__ = ["OfdLink"]
 
@@ -50,16 +56,21 @@ class OfdLink:
         self.address: tuple[str, int] | None = None
         self._drives = drives
         self._secret = operator_secret(server_key)
+        self._files = FleetFile(data_dir)
+        self._model_mtime = -1.0
+        self._model_checked = 0.0
+        self._own: dict[str, tuple[Any, Any]] = {}  #: fn_number -> (Endpoint, operator key fn) of its tenant's OFD
+        self._keys: dict[str, Any] = {}  #: operator secret (hex) -> operator key fn
 
     def start(self) -> None:
-        if self.mode == "none":
-            return
         from fiscal_core.ofd.client import Endpoint, OfdSender, operator_keys
         from fiscal_core.ofd.emulator import OfdEmulator
 
         secret = self._secret
         port_file = os.path.join(self.data_dir, "ofd", "port")
-        if self.mode == "embedded":
+        if self.mode == "none":
+            pass
+        elif self.mode == "embedded":
             if self.worker == 0:
                 self.emulator = OfdEmulator(os.path.join(self.data_dir, "ofd"), secret=secret)
                 self.address = self.emulator.start_in_thread("127.0.0.1", 0)
@@ -74,10 +85,65 @@ class OfdLink:
             self.address = (host, int(port))
             given = os.environ.get("FISCAL_CORE_OFD_SECRET")
             secret = bytes.fromhex(given) if given else secret
-        endpoint = Endpoint(*self.address)
-        self.sender = OfdSender(self._drives, lambda drive: endpoint, operator_keys(secret))
+        default_endpoint = Endpoint(*self.address) if self.address else None
+        default_key = operator_keys(secret) if self.address else None
+        self._refresh_tenants(force=True)
+        if default_endpoint is None and not self._own:
+            return
+
+        def endpoint(drive: Any) -> Any:
+            own = self._own.get(drive.fn_number)
+            return own[0] if own is not None else default_endpoint
+
+        def key(drive: Any) -> bytes | None:
+            own = self._own.get(drive.fn_number)
+            if own is not None:
+                return bytes(own[1](drive))
+            return None if default_key is None else default_key(drive)
+
+        def drives() -> list[Any]:
+            self._refresh_tenants()  # once per scan, on the sender's executor thread
+            return self._drives()
+
+        self.sender = OfdSender(drives, endpoint, key)
         self.sender.start_in_thread(f"ofd-sender-{self.worker}")
-        log.info("OFD link: %s at %s:%d", self.mode, *self.address)
+        where = f"{self.address[0]}:{self.address[1]}" if self.address else "no default"
+        log.info("OFD link: %s at %s, %d drives on their tenants' own OFDs", self.mode, where, len(self._own))
+
+    def _refresh_tenants(self, *, force: bool = False) -> None:
+        """Re-read which drives go to their tenant's own OFD when fleet.json changed (checked once a second)."""
+        from fiscal_core.ofd.client import Endpoint, operator_keys
+        from fiscal_core.registers.model import parse_ofd_address
+
+        now = time.monotonic()
+        if not force and now - self._model_checked < 1.0:
+            return
+        self._model_checked = now
+        try:
+            mtime = os.stat(self._files.path).st_mtime
+        except OSError:
+            return
+        if mtime == self._model_mtime:
+            return
+        try:
+            model = self._files.load()
+        except Exception:  # a half-written file: keep what we have, try again next time
+            log.exception("reading fleet.json for the tenants' OFDs failed")
+            return
+        self._model_mtime = mtime
+        own: dict[str, tuple[Any, Any]] = {}
+        for reg in model.registers.values():
+            group = model.groups.get(reg.group)
+            tenant = model.tenants.get(group.tenant) if group is not None else None
+            if tenant is None or not tenant.ofd:
+                continue
+            keys = self._keys.get(tenant.ofd_secret)
+            if keys is None:
+                keys = self._keys[tenant.ofd_secret] = operator_keys(bytes.fromhex(tenant.ofd_secret))
+            target = (Endpoint(*parse_ofd_address(tenant.ofd)), keys)
+            for fn in {reg.fn_number, *reg.drives}:
+                own[fn] = target
+        self._own = own  # one assignment: the sender's thread sees the old map or the new one
 
     @staticmethod
     def _wait_port(path: str, timeout: float = 30.0) -> int:

@@ -40,7 +40,19 @@ def _tenant_add(args: argparse.Namespace) -> int:
     files = _files(args)
     with files.edit() as model:
         t = model.add_tenant(args.login, args.password, args.inn, args.name, parse_tax_systems(args.tax_systems))
+        if args.ofd:
+            model.set_tenant_ofd(t.login, args.ofd, args.ofd_secret or "")
     print(f"tenant {t.login} added (INN {t.inn}) in {files.root}")
+    return 0
+
+
+def _tenant_set_ofd(args: argparse.Namespace) -> int:
+    files = _files(args)
+    address = "" if args.ofd == "default" else args.ofd
+    with files.edit() as model:
+        model.set_tenant_ofd(args.login, address, args.secret or "")
+    where = address or "the server's (serve --ofd)"
+    print(f"tenant {args.login}: OFD {where}; running servers pick it up within seconds")
     return 0
 
 
@@ -197,7 +209,14 @@ def register(sub: Any) -> None:
     q.add_argument("--inn", required=True, help="10 or 12 digits with valid check digits")
     q.add_argument("--name", required=True, help="the user's name as receipts print it (1048)")
     q.add_argument("--tax-systems", default="osn", help="comma-separated: osn, usn_income, usn_income_outcome, …")
+    q.add_argument("--ofd", help="the tenant's own OFD, HOST:PORT (default: the server's --ofd)")
+    q.add_argument("--ofd-secret", help="that OFD's operator secret, hex (needed with --ofd)")
     q.set_defaults(func=_tenant_add)
+    q = _with_data(tsub.add_parser("set-ofd", help="point a tenant's drives at its own OFD, or back at the server's"))
+    q.add_argument("--login", required=True)
+    q.add_argument("--ofd", required=True, help="HOST:PORT, or 'default' for the server's --ofd")
+    q.add_argument("--secret", help="the OFD's operator secret, hex (fiscal-core ofd-emulator --secret)")
+    q.set_defaults(func=_tenant_set_ofd)
 
     g = sub.add_parser("group", help="groups of registers: one per shop and API version")
     gsub = g.add_subparsers(dest="group_command", metavar="ACTION", required=True)

@@ -122,6 +122,14 @@ def parse_tax_systems(names: list[str] | str) -> int:
     return mask
 
 
+def parse_ofd_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` → (host, port); ``InputError`` otherwise."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _bad(f"OFD address {address!r}: HOST:PORT expected")
+    return host, int(port)
+
+
 def tax_names(mask: int) -> list[str]:
     return [name for name, bit in _TAX_NAMES.items() if mask & bit]
 
@@ -135,6 +143,10 @@ class Tenant(msgspec.Struct, kw_only=True):
     inn: str
     name: str
     tax_systems: int  #: 1062 bitmask
+    #: The tenant's own OFD as HOST:PORT; "" = the server's (``fiscal-core serve --ofd``).
+    ofd: str = ""
+    #: That OFD's operator secret (hex): the drives verify its confirmations with keys derived from it.
+    ofd_secret: str = ""
 
 
 class Group(msgspec.Struct, kw_only=True):
@@ -226,6 +238,25 @@ class FleetModel(msgspec.Struct, kw_only=True):
             raise _bad("the tenant's name (1048) is empty")
         tenant = Tenant(login=login, password=hash_password(password), inn=inn, name=name, tax_systems=tax_systems)
         self.tenants[login] = tenant
+        return tenant
+
+    def set_tenant_ofd(self, login: str, address: str, secret: str = "") -> Tenant:
+        """Point ``login``'s drives at their own OFD (``address`` = HOST:PORT, ``secret`` = its operator secret in
+        hex), or back at the server's OFD (``address`` = "")."""
+        tenant = self.tenants.get(login)
+        if tenant is None:
+            raise _bad(f"no tenant {login!r}")
+        if address:
+            parse_ofd_address(address)
+            if not secret:
+                raise _bad("a tenant's own OFD needs its operator secret (hex) to verify confirmations")
+            try:
+                if len(bytes.fromhex(secret)) < 16:
+                    raise ValueError
+            except ValueError:
+                raise _bad("the OFD's operator secret is hex of at least 16 bytes") from None
+        tenant.ofd = address
+        tenant.ofd_secret = secret if address else ""
         return tenant
 
     def add_group(
