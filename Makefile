@@ -8,7 +8,7 @@ BENCH_ARGS := -p no:cacheprovider -o python_files='bench_*.py' -o python_functio
 
 .PHONY: install serve run test bench bench-smoke bench-compare fuzz fuzz-api crash-api load-api fuzz-asan lint clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard native/*/*.pyx native/*/*.pxi native/*/*.c native/*/include/*.h native/*.py)
+$(STAMP): pyproject.toml setup.py fiscal_core/api/_validate_py.py $(wildcard native/*/*.pyx native/*/*.pxi native/*/*.c native/*/include/*.h native/*.py)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -76,4 +76,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf build dist *.egg-info fiscal_core/_native/*.so native/tlv/_tlv.c native/tlv/_receipt.c native/tlv/_seal.c .benchmarks
+	rm -rf build dist *.egg-info fiscal_core/_native/*.so native/validate native/tlv/_tlv.c native/tlv/_receipt.c native/tlv/_seal.c .benchmarks
