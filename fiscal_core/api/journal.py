@@ -12,6 +12,11 @@ Rules
   for both, and the two never wait for each other's LMDB write lock.
 - Batches are capped (``max_batch``) so one huge bulk request does not hold the writer for long; a bulk
   request is submitted as one unit and answered as one.
+- Commit window (as a database's commit_delay/commit_siblings): when the last commit carried at least
+  ``window_siblings`` entries — many clients are waiting — the writer waits up to ``window_s`` for more before
+  it commits, so a busy server makes fewer, larger commits (each costs two fsyncs and the rewrite of every
+  touched B-tree path). A lone client never waits: its commits carry one entry. ``bench/api_wrk.py`` measured
+  +15–25 % single-POST req/s with a 3 ms window and no worse p99 (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -46,11 +51,16 @@ class JournalWriter:
         handoff: Callable[[list[tuple[bytes, Any, Receipt]]], None] | None = None,
         *,
         max_batch: int = 20_000,
+        window_s: float = 0.003,
+        window_siblings: int = 4,
     ) -> None:
         self.intake = intake
         self.loop = loop
         self.handoff = handoff
         self.max_batch = max_batch
+        self.window_s = window_s
+        self.window_siblings = window_siblings
+        self._last_batch = 0  #: entries (requests and outcomes) of the last commit
         # A C-level queue: put() from the event loop takes no Python lock (a contended lock would hand the GIL
         # to another thread and make the loop wait for it back).
         self._queue: queue.SimpleQueue[Unit | _Outcomes | None] = queue.SimpleQueue()
@@ -99,6 +109,7 @@ class JournalWriter:
             outs: list[_Outcomes] = []
             n = 0
             stop = False
+            waited = False
             while item is not None:  # everything queued meanwhile goes into this commit, up to max_batch
                 if isinstance(item, _Outcomes):
                     outs.append(item)
@@ -109,7 +120,13 @@ class JournalWriter:
                 try:
                     item = q.get_nowait()
                 except queue.Empty:
-                    break
+                    if waited or self._last_batch < self.window_siblings or self.window_s <= 0:
+                        break
+                    waited = True  # busy: give the clients in flight one window to join this commit
+                    try:
+                        item = q.get(timeout=self.window_s)
+                    except queue.Empty:
+                        break
                 if item is None:
                     stop = True
                     break
@@ -117,6 +134,7 @@ class JournalWriter:
                 if n + size > self.max_batch:
                     carry = item
                     break
+            self._last_batch = n
             self._commit(units, outs)
             if stop:
                 self._stopping = True
