@@ -92,7 +92,10 @@ class CallbackRunner:
         self.given_up = 0
 
     def wake(self) -> None:
+        """Receipts with a callback_url were finished: look for callbacks due now (not only every period_s)."""
         self._wake.set()
+
+    def wake_notices(self) -> None:
         self._notice_wake.set()
 
     async def run(self) -> None:

@@ -204,14 +204,16 @@ class Service:
             self.ofd.notify()
         loop = self.loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake_feed)
+            # The callback runner scans the intake (executor jobs): only for batches that owe a callback.
+            callbacks = any(entry.callback_url for _, entry, _ in batch)
+            loop.call_soon_threadsafe(self._wake_feed, callbacks)
 
-    def _wake_feed(self) -> None:
+    def _wake_feed(self, callbacks: bool = True) -> None:
         waiters, self._feed_waiters = self._feed_waiters, []
         for w in waiters:
             if not w.done():
                 w.set_result(None)
-        if self.callbacks is not None:
+        if callbacks and self.callbacks is not None:
             self.callbacks.wake()
 
     # ------------------------------------------------------------------ model, groups, gates
