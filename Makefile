@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 PYTEST  := $(BIN)/python -m pytest
 BENCH_ARGS := -p no:cacheprovider -o python_files='bench_*.py' -o python_functions='bench_* test_*' -o testpaths=bench
 
-.PHONY: install serve run test bench bench-smoke bench-compare fuzz fuzz-api crash-api load-api fuzz-asan lint clean
+.PHONY: install serve run test bench bench-smoke bench-compare fuzz fuzz-api crash-api load-api load load-report fuzz-asan lint clean
 
 $(STAMP): pyproject.toml setup.py fiscal_core/api/_validate_py.py $(wildcard native/*/*.pyx native/*/*.pxi native/*/*.c native/*/include/*.h native/*.py)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,7 @@ bench-smoke: $(STAMP)
 	$(PYTEST) $(BENCH_ARGS) -q --benchmark-disable bench
 
 bench-compare: $(STAMP)
+	@$(BIN)/python bench/last_run.py
 	$(PYTEST) $(BENCH_ARGS) --benchmark-only --benchmark-compare --benchmark-compare-fail=median:10% bench
 
 ## Full-size fuzzing of the native decoder (1,000,000 inputs), and the same under ASAN/UBSAN with the
@@ -51,6 +52,17 @@ crash-api: $(STAMP)
 load-api: $(STAMP)
 	$(BIN)/python bench/api_wrk.py
 	$(BIN)/python bench/api_load.py
+
+## Locust load suites (shop vs the FastAPI baseline, marketplace bulk, utility surge, flash peak) against fresh
+## servers on 127.0.0.1, headless, CSVs + PNGs + summary.md under load/results/<UTC time>/. LOAD_DURATION=60 s
+## per scenario (five scenarios: ~6 min); pass more with LOAD_ARGS='--scenarios shop,shop-baseline --users 32'.
+LOAD_DURATION ?= 60
+load: $(STAMP)
+	$(BIN)/python load/run.py --duration $(LOAD_DURATION) $(LOAD_ARGS)
+
+## Re-render the PNGs and summary.md of the newest load/results/ run (or LOAD_RESULTS=DIR).
+load-report: $(STAMP)
+	$(BIN)/python load/report.py $(LOAD_RESULTS)
 
 fuzz-asan:
 	test -x .venv-asan/bin/python || $(PY) -m venv .venv-asan
@@ -72,7 +84,7 @@ fuzz-asan:
 	    test_receipt_body.py test_crc.py test_magma.py test_drive.py test_seal.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check fiscal_core tests bench
+	$(BIN)/ruff check fiscal_core tests bench load
 	$(BIN)/mypy
 
 clean:

@@ -7,6 +7,12 @@ Three stages, each per receipt, on the sandbox fleet in a temporary data directo
 - ``fiscalize``: the worker's pipeline (``Pipeline._step``: pending scan, fleet route, drive prepare and seal,
   one durable drive commit with the intake links, outcome write with the feed) over a batch of 2,000.
 Single thread, no HTTP: the figures add up to the CPU a receipt costs a worker beside the HTTP layer's own.
+
+And the whole in-process path in one figure (issue 8), ``request_to_document``: seeded ATOL v5 ``sell`` bodies of
+10 and 100 items (Cyrillic names, weighed and marked goods, 10 % and 22 % VAT; ``bench_validate.atol_json``) →
+validate → journal in group commits of 50 → the fiscal pipeline → the signed document stored in the drive and
+its outcome in the feed (checked after the run). The composed path runs on the implementation the process
+selected (the id says which): ``FISCAL_CORE_NO_EXTENSIONS=1 make bench`` measures it on the pure-Python twins.
 """
 
 from __future__ import annotations
@@ -28,7 +34,13 @@ from fiscal_core.api.validate import validate
 from fiscal_core.registers import sandbox
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_validate import atol_json
 from conftest import per_item
+
+from fiscal_core import samples
+from fiscal_core.crypto import magma
+from fiscal_core.drive import seal
+from fiscal_core.ffd import receipt_body, tlv
 
 BODY = (
     '{"external_id": "@@ID@@", "timestamp": "01.06.2026 13:45:00", "service": {"callback_url": ""}, '
@@ -108,5 +120,58 @@ def bench_fiscalize(benchmark: Any, data: pathlib.Path) -> None:
 
             benchmark.pedantic(run, setup=setup, rounds=8, warmup_rounds=1)
             per_item(benchmark, n, "receipt")
+        finally:
+            p.fleet.close()
+
+
+#: "native" when every native module of the composed path is in use, "py" when none is, "mixed" otherwise.
+_IMPLS = {tlv.IMPLEMENTATION, receipt_body.IMPLEMENTATION, seal.IMPLEMENTATION, magma.IMPLEMENTATION}
+COMPOSED = _IMPLS.pop() if len(_IMPLS) == 1 else "mixed"
+V5 = {n: [atol_json(r, 5, k) for k, r in enumerate(samples.receipts(64, n, seed=7, ffd=4))] for n in (10, 100)}
+
+
+def check_v5(raw: bytes) -> Any:
+    return validate(raw, version=5, operation="sell", group_inn="5544332219", group_ffd="1.2", group_sno=63)
+
+
+def entry_v5(v: Any) -> NewEntry:
+    e = Entry("sandbox", "sandbox-v5", v.external_id, "sell", 5, "23.11.2026 12:00:00", "",
+              bytes.fromhex(v.payload_hash), False, ENC.encode(v.document), time.time())  # fmt: skip
+    return NewEntry(views.new_uuid(), e)
+
+
+@pytest.mark.parametrize("items", [10, 100])
+@pytest.mark.parametrize("impl", [COMPOSED])
+def bench_request_to_document(benchmark: Any, data: pathlib.Path, impl: str, items: int) -> None:
+    n = 500 if items == 10 else 100
+    templates = [V5[items][k % 64] for k in range(n)]
+    last: list[bytes] = []
+    benchmark.group = f"request-to-document-{items}"
+    with Intake(data / f"e2e-{items}") as intake:
+        p = Pipeline(str(data), intake)
+        try:
+
+            def setup() -> tuple[tuple[list[bytes]], dict[str, Any]]:
+                raws = []
+                for k, raw in enumerate(templates):
+                    ext = f'"external_id":"e2e-{next(_serial)}"'.encode()
+                    raws.append(raw.replace(f'"external_id":"order-{k % 64}"'.encode(), ext, 1))
+                return (raws,), {}
+
+            def run(raws: list[bytes]) -> None:
+                target = p.processed + len(raws)
+                for k in range(0, len(raws), 50):
+                    checked = [check_v5(raw) for raw in raws[k : k + 50]]
+                    news = [entry_v5(v) for v in checked]
+                    acc = intake.accept(news)
+                    p.handoff([(a.uuid, e.entry, v.document) for a, e, v in zip(acc, news, checked, strict=True)])
+                    last[:] = [acc[-1].uuid]
+                while p.processed < target:
+                    p._step(time.time())
+
+            benchmark.pedantic(run, setup=setup, rounds=10 if items == 10 else 6, warmup_rounds=1)
+            per_item(benchmark, n, "receipt")
+            report = intake.report(last[0])  # the last receipt of the last round: fiscalized and stored
+            assert report is not None and report[1] is not None and report[1].status == "done", report
         finally:
             p.fleet.close()

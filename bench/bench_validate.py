@@ -1,4 +1,4 @@
-"""ATOL request validation: ``validate`` of 1- and 10-item v4 (FFD 1.05) and v5 (FFD 1.2) ``sell`` bodies.
+"""ATOL request validation: ``validate`` of 1-, 10- and 100-item v4 (FFD 1.05) and v5 (FFD 1.2) ``sell`` bodies.
 
 Data: 64 seeded receipts per size from ``fiscal_core.samples.receipts`` (Cyrillic names, weighed and piece goods,
 10% and 22% VAT in v5, 20% in v4, marked goods with a base64 ``gs1m`` full code in v5), written as the JSON an
@@ -80,11 +80,11 @@ REQUESTS = {
         atol_json(r, version, k) for k, r in enumerate(samples.receipts(BATCH, n, seed=5, ffd=4 if version == 5 else 2))
     ]
     for version in (4, 5)
-    for n in (1, 10)
+    for n in (1, 10, 100)
 }
 
 
-@pytest.mark.parametrize("items", [1, 10])
+@pytest.mark.parametrize("items", [1, 10, 100])
 @pytest.mark.parametrize("version", [4, 5])
 def bench_validate(benchmark: Any, version: int, items: int) -> None:
     bodies = REQUESTS[(version, items)]
