@@ -157,8 +157,12 @@ class Endpoint(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class SenderSettings:
     max_drives: int = 64  #: drives exchanging at once
-    pipeline: int = 512  #: documents in flight per connection (where the endpoint allows)
-    chunk: int = 256  #: documents per outbox read and per durable confirmation commit
+    #: documents in flight per connection (where the endpoint allows): two chunks, so the next is on the wire
+    #: while the drive commits the confirmations of the last
+    pipeline: int = 2048
+    #: documents per outbox read and per durable confirmation commit (~1.3 MB of a backlog in memory per drive);
+    #: 1024 instead of 256 took the end-to-end benchmark from ~19,000 to ~21,500 documents/s (fewer fsyncs)
+    chunk: int = 1024
     connect_timeout_s: float = 10.0
     answer_timeout_s: float = 60.0  #: silence on a connection with documents in flight (GO's default is 300)
     backoff_initial_s: float = 0.5
