@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from fiscal_core import samples
+from fiscal_core import gctune, samples
 from fiscal_core.crypto.sign import OperatorSigner, operator_key
 from fiscal_core.drive.drive import FiscalDrive, make_fn_number
 from fiscal_core.drive.store import DriveStore
@@ -240,6 +240,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=".") as d:
         e2e = EndToEnd(d, args.documents, args.drives)
+        gctune.tune()  # the sender's process runs as fiscal-core serve's workers do (bench/conftest.py)
         try:
             for _ in range(args.rounds):
                 waiting = e2e.issue()

@@ -140,9 +140,6 @@ def _emulator(args: argparse.Namespace) -> int:
             raise InputError("--secret is hex") from None
 
     def ready(emu: OfdEmulator, address: tuple[str, int], admin: tuple[str, int] | None) -> None:
-        from fiscal_core import gctune
-
-        gctune.tune()  # a long-running server: the same collector policy as fiscal-core serve's workers
         extra = f", admin on {admin[0]}:{admin[1]}" if admin else ""
         print(f"OFD emulator listening on {address[0]}:{address[1]}{extra}, data in {emu.data_dir}", flush=True)
 

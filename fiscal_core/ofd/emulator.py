@@ -687,6 +687,9 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        from fiscal_core import gctune
+
+        gctune.tune()  # a long-running server: the collector policy of fiscal-core serve's workers
         if on_ready is not None:
             on_ready(emulator, address, admin)
         try:
