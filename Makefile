@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 PYTEST  := $(BIN)/python -m pytest
 BENCH_ARGS := -p no:cacheprovider -o python_files='bench_*.py' -o python_functions='bench_* test_*' -o testpaths=bench
 
-.PHONY: install serve run test bench bench-smoke bench-compare fuzz fuzz-api crash-api load-api load load-report fuzz-asan lint clean
+.PHONY: install serve run test bench bench-smoke bench-compare fuzz fuzz-api crash-api load-api load load-report browser-deps test-browser fuzz-asan lint clean
 
 $(STAMP): pyproject.toml setup.py fiscal_core/api/_validate_py.py $(wildcard native/*/*.pyx native/*/*.pxi native/*/*.c native/*/include/*.h native/*.py)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,14 @@ serve run: $(STAMP)
 ## The test suite (CI runs it with FISCAL_CORE_REQUIRE_EXTENSIONS=1, then FISCAL_CORE_NO_EXTENSIONS=1).
 test: $(STAMP)
 	$(PYTEST) -q
+
+## The dashboard in a real headless browser: Debian's chromium (never Playwright's download), driven by
+## Playwright; screenshots of every step under tests/artifacts/. `make test` runs them too when chromium is there.
+browser-deps:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+test-browser: $(STAMP) browser-deps
+	FISCAL_CORE_REQUIRE_BROWSER=1 $(PYTEST) -q tests/browser tests/test_dashboard.py
 
 ## Benchmarks: every hot path, py vs native; JSON saved under .benchmarks/.
 bench: $(STAMP)

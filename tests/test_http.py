@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, NamedTuple
 
 import httptools
@@ -913,5 +913,135 @@ def test_http_client_errors() -> None:
             await http_client.post("ftp://example/x", b"", (), timeout_s=1)
         with pytest.raises(ValueError):
             await http_client.post(f"http://{HOST}:{port}/x", b"", [("X", "a\r\nB: c")], timeout_s=1)
+
+    run(main())
+
+
+# ------------------------------------------------------------------------------- streamed responses (issue 9)
+
+
+def _stream_handler(
+    chunks: Callable[[], Iterator[bytes]],
+) -> Callable[[Request], Response | Awaitable[Response]]:
+    def handler(req: Request) -> Response | Awaitable[Response]:
+        if req.path == "/stream":
+            return http.StreamResponse(200, chunks(), "text/csv; charset=utf-8", [("X-Kind", "export")])
+        if req.path == "/stream-later":
+
+            async def later() -> Response:
+                await asyncio.sleep(0.01)
+                return http.StreamResponse(200, chunks(), "text/csv")
+
+            return later()
+        return echo(req)
+
+    return handler
+
+
+def test_stream_response_is_chunked_and_the_next_pipelined_response_follows_it() -> None:
+    parts = [b"a,b\r\n", b"", b"1,2\r\n" * 1000, b"3,4\r\n"]
+
+    async def main() -> None:
+        async with serving(_stream_handler(lambda: iter(parts))) as (_, port):
+            c = await Client.open(port)
+            c.send(get("/stream") + get("/stream-later") + get("/after"))
+            first, second, third = await c.read(3)
+            assert first.status == 200 and first.body == b"".join(parts)
+            assert first.headers["transfer-encoding"] == "chunked" and "content-length" not in first.headers
+            assert first.headers["content-type"] == "text/csv; charset=utf-8" and first.headers["x-kind"] == "export"
+            assert second.body == b"".join(parts)
+            assert json.loads(third.body)["path"] == "/after"
+            await c.close()
+
+    run(main())
+
+
+def test_stream_is_paced_by_a_client_that_does_not_read() -> None:
+    produced = [0]
+    chunk = b"x" * 65536
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(1000):  # 64 MiB if nobody pushed back
+            produced[0] += 1
+            yield chunk
+
+    async def main() -> None:
+        limits = Limits(write_buffer_high=65536)
+        async with serving(_stream_handler(chunks), limits=limits) as (_, port):
+            c = await Client.open(port)
+            c.send(get("/stream"))
+            await until(lambda: produced[0] > 0)
+            stalled = -1
+            while produced[0] != stalled:  # until the producer stops: paused on the full buffer
+                stalled = produced[0]
+                await asyncio.sleep(0.2)
+            assert stalled < 500, stalled  # far from the end: the socket buffers hold a few MiB at most
+            raw, tail = 0, b""
+            async with asyncio.timeout(30):  # counted, not parsed: 64 MiB through the test parser is slow
+                while not tail.endswith(b"\r\n0\r\n\r\n"):
+                    data = await c.reader.read(1 << 20)
+                    assert data
+                    raw += len(data)
+                    tail = (tail + data)[-16:]
+            assert raw > 1000 * 65536 and produced[0] == 1000
+            await c.close()
+
+    run(main())
+
+
+def test_stream_producer_failure_aborts_the_connection_and_head_gets_no_body() -> None:
+    runs: list[str] = []
+
+    def chunks() -> Iterator[bytes]:
+        runs.append("started")
+        try:
+            yield b"first,row\r\n"
+            raise RuntimeError("the export broke")
+        finally:
+            runs.append("closed")
+
+    async def main() -> None:
+        async with serving(_stream_handler(chunks)) as (_, port):
+            c = await Client.open(port)
+            c.send(get("/stream", method="HEAD") + get("/after"))
+            head = await c.read_head()
+            assert b"200 OK" in head and b"chunked" in head.lower()
+            (after,) = await c.read(1)  # the HEAD response had no body: the next one parses cleanly
+            assert json.loads(after.body)["path"] == "/after" and runs == []
+            c.send(get("/stream"))
+            rest = await c.closed()
+            assert b"first,row" in rest and not rest.endswith(b"0\r\n\r\n")  # truncated, never complete
+            assert runs == ["started", "closed"]
+            await c.close()
+
+    run(main())
+
+
+def test_stream_over_http10_is_delimited_by_the_close_and_a_gone_client_stops_it() -> None:
+    state = {"made": 0, "closed": False}
+
+    def endless() -> Iterator[bytes]:
+        try:
+            while True:
+                state["made"] += 1
+                yield b"y" * 65536
+        finally:
+            state["closed"] = True
+
+    async def main() -> None:
+        async with serving(_stream_handler(lambda: iter([b"one\n", b"two\n"]))) as (_, port):
+            c = await Client.open(port)
+            c.send(get("/stream", "Connection: keep-alive", version="1.0"))
+            raw = await c.closed()
+            head, _, body = raw.partition(b"\r\n\r\n")
+            assert b"Connection: close" in head and b"chunked" not in head.lower() and body == b"one\ntwo\n"
+            await c.close()
+        async with serving(_stream_handler(endless), limits=Limits(write_buffer_high=65536)) as (server, port):
+            c = await Client.open(port)
+            c.send(get("/stream"))
+            await until(lambda: state["made"] > 2)
+            c.writer.transport.abort()
+            await until(lambda: state["closed"])
+            await until(lambda: server.connections == 0)
 
     run(main())

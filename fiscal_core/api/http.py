@@ -10,7 +10,15 @@ Rules of this module:
 - One write per read on the fast path: the responses produced while one read is parsed are joined and written
   once, because a ``transport.write`` per response is a syscall per response.
 - Every response has ``Content-Length``, ``Date`` (cached, refreshed by the ticker) and ``Server``; output is
-  never chunked. HEAD gets the headers of the body it would have had.
+  never chunked, except a :class:`StreamResponse` (issue 9: exports of millions of rows). HEAD gets the headers
+  of the body it would have had.
+- A :class:`StreamResponse` has an iterator of byte chunks for a body, sent with ``Transfer-Encoding: chunked``
+  (HTTP/1.0: no framing, the connection closes at the end). A task pumps it when its turn in the FIFO comes: one
+  ``next()`` per chunk, yielding to the loop between chunks and waiting while the transport's buffer is above
+  ``write_buffer_high`` — so the producer is paced by the client and memory stays bounded by one chunk plus the
+  buffer. Responses pipelined behind it wait for its end. A producer that raises aborts the connection (the
+  client sees a truncated chunked body, never a short file that looks whole); a client that goes away stops it.
+  The fast path pays one class comparison for this (a handler's Response is not rendered by the stream code).
 - Errors the server finds (400 malformed, 408 too slow, 413 body too big, 431 head too big) are answered in
   order after the responses already owed, then the connection is closed; no further request on it is read.
   A handler that raises gets a 500 and the connection stays usable.
@@ -36,14 +44,24 @@ import socket
 import ssl as _ssl
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, TypeAlias, cast
 from urllib.parse import unquote_to_bytes
 
 import httptools
 import msgspec
 
-__all__ = ["JSON_CONTENT_TYPE", "Handler", "HttpServer", "Limits", "Request", "RequestDone", "Response", "bind_socket"]
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "Handler",
+    "HttpServer",
+    "Limits",
+    "Request",
+    "RequestDone",
+    "Response",
+    "StreamResponse",
+    "bind_socket",
+]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +126,26 @@ class Response:
         return f"<Response {self.status} {len(self.body)} B>"
 
 
+class StreamResponse(Response):
+    """A response whose body is produced while it is sent (see the module rules): ``chunks`` yields bytes; the
+    server closes it (``close()`` when it has one) when it is done with it, finished or not."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(
+        self,
+        status: int,
+        chunks: Iterator[bytes],
+        content_type: str = JSON_CONTENT_TYPE,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(status, b"", content_type, headers)
+        self.chunks = chunks
+
+    def __repr__(self) -> str:
+        return f"<StreamResponse {self.status}>"
+
+
 Handler: TypeAlias = Callable[[Request], Response | Awaitable[Response]]
 RequestDone: TypeAlias = Callable[[Request | None, Response], None]
 """Called once per response the server produces (``None`` for a request that could not be parsed)."""
@@ -132,6 +170,8 @@ _NO_BODY: Final = frozenset({100, 101, 102, 103, 204, 304})  # RFC 9110 §6.4.1:
 _CONTENT_TYPE_LINES: dict[str, bytes] = {JSON_CONTENT_TYPE: b"Content-Type: " + JSON_CONTENT_TYPE.encode() + b"\r\n"}
 _CLOSE: Final = b"Connection: close\r\n"
 _KEEP_ALIVE: Final = b"Connection: keep-alive\r\n"  # only HTTP/1.0 clients need to be told
+_CHUNKED: Final = b"Transfer-Encoding: chunked\r\n"
+_LAST_CHUNK: Final = b"0\r\n\r\n"
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 _HEADER_NAMES: dict[bytes, str] = {}  # raw name → lower-case str, filled as names are seen
 _METHODS: Final = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH")}
@@ -166,6 +206,16 @@ def _render(resp: Response, common: bytes, keep_alive: bool, http10: bool, head:
         if head:
             body = b""
     return b"".join((status_line, common, ct_line, length, extra, conn, b"\r\n", body))
+
+
+def _render_stream_head(resp: Response, common: bytes, keep_alive: bool, http10: bool, head: bool) -> bytes:
+    """A StreamResponse's head; the body follows from the pump: chunked on HTTP/1.1, delimited by the close on
+    HTTP/1.0 (only the slow path renders these, so the fast path's ``_render`` never checks for them)."""
+    status_line = _STATUS_LINES.get(resp.status) or b"HTTP/1.1 %d Status\r\n" % resp.status
+    ct_line = _CONTENT_TYPE_LINES.get(resp.content_type) or _content_type_line(resp.content_type)
+    extra = b"".join([_header_line(n, v) for n, v in resp.headers]) if resp.headers else b""
+    framing = _CLOSE if http10 else _CHUNKED + (b"" if keep_alive else _CLOSE)
+    return b"".join((status_line, common, ct_line, extra, framing, b"\r\n"))
 
 
 def _error(status: int, code: str, text: str) -> Response:
@@ -241,13 +291,14 @@ class _Reject(Exception):
 class _Pending:
     """A queued response whose handler is still running; it is the future's done-callback (no closure)."""
 
-    __slots__ = ("conn", "data", "request", "server")
+    __slots__ = ("conn", "data", "request", "server", "stream")
 
     def __init__(self, conn: _Connection, request: Request) -> None:
         self.conn: _Connection | None = conn
         self.server = conn.server
         self.request = request
         self.data: bytes | None = None
+        self.stream: Iterator[bytes] | None = None  #: a StreamResponse's body, pumped when its turn comes
 
     def __call__(self, fut: asyncio.Future[Any]) -> None:
         try:
@@ -264,8 +315,23 @@ class _Pending:
         if conn is None:  # the client went away; the work is done, nobody to tell
             server._maybe_drained()
             return
+        if type(resp) is StreamResponse:
+            chunks = resp.chunks
+            if self.request.method == "HEAD" or resp.status in _NO_BODY:
+                _close_chunks(chunks)
+            else:
+                self.stream = chunks
         self.data = conn._render(self.request, resp)
         conn._drain()
+
+
+def _close_chunks(chunks: Iterator[bytes]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("closing a response stream failed")
 
 
 # Connection phases; the deadline kinds reuse them and add three of their own.
@@ -297,11 +363,13 @@ class _Connection(asyncio.Protocol):
         "_paused_pipeline",
         "_paused_write",
         "_phase",
+        "_pump_task",
         "_queue",
         "_reading_paused",
         "_remote",
         "_transport",
         "_url",
+        "_write_waiter",
         "server",
     )
 
@@ -334,6 +402,8 @@ class _Connection(asyncio.Protocol):
         self._reading_paused = False
         self._deadline = 0.0
         self._deadline_kind = _FRESH
+        self._pump_task: asyncio.Task[None] | None = None
+        self._write_waiter: asyncio.Future[None] | None = None
 
     # --------------------------------------------------------------------------------- transport events
 
@@ -352,6 +422,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._wake_writer()
         for item in self._queue:
             if type(item) is _Pending:
                 item.conn = None  # the handler runs on; its result is dropped
@@ -409,8 +480,16 @@ class _Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._paused_write = False
+        self._wake_writer()
         self._update_reading()
         self._arm()
+
+    def _wake_writer(self) -> None:
+        w = self._write_waiter
+        if w is not None:
+            self._write_waiter = None
+            if not w.done():
+                w.set_result(None)
 
     # -------------------------------------------------------------------------------- parser callbacks
 
@@ -502,7 +581,7 @@ class _Connection(asyncio.Protocol):
             self._no_more = True
         try:
             resp = self._handler(req)
-            if isinstance(resp, Response):  # the fast path, inlined: no call that is not needed
+            if isinstance(resp, Response) and type(resp) is not StreamResponse:  # the fast path, inlined
                 data = _render(resp, self.server._common, keep_alive, req.http_version == "1.0", method == "HEAD")
                 if self._on_done is not None:
                     self._on_done(req, resp)
@@ -511,7 +590,11 @@ class _Connection(asyncio.Protocol):
                 else:
                     self._out.append(data)
                 return
-            fut = asyncio.ensure_future(resp, loop=self._loop)
+            if type(resp) is StreamResponse:
+                fut = self._loop.create_future()
+                fut.set_result(resp)
+            else:
+                fut = asyncio.ensure_future(cast(Awaitable[Response], resp), loop=self._loop)
         except Exception as exc:  # from the handler or from rendering what it returned
             self._emit(self._render(req, _handler_failed(req, exc)))
             return
@@ -523,8 +606,9 @@ class _Connection(asyncio.Protocol):
     # ------------------------------------------------------------------------------------------ output
 
     def _render(self, req: Request, resp: Response) -> bytes:
+        render = _render_stream_head if type(resp) is StreamResponse else _render
         try:
-            data = _render(resp, self.server._common, req.keep_alive, req.http_version == "1.0", req.method == "HEAD")
+            data = render(resp, self.server._common, req.keep_alive, req.http_version == "1.0", req.method == "HEAD")
         except Exception as exc:  # a bad header or body type from the handler
             resp = _handler_failed(req, exc)
             data = _render(resp, self.server._common, req.keep_alive, req.http_version == "1.0", False)
@@ -555,22 +639,69 @@ class _Connection(asyncio.Protocol):
         """Write the responses at the head of the FIFO that are ready (called when an awaited one completes)."""
         queue = self._queue
         ready = []
+        stream: _Pending | None = None
         while queue:
             head = queue[0]
             if type(head) is bytes:
                 ready.append(head)
             else:
-                data = cast(_Pending, head).data
+                pending = cast(_Pending, head)
+                data = pending.data
                 if data is None:
                     break
                 ready.append(data)
+                if pending.stream is not None:
+                    pending.data = None  # its head is out; it stays first in the FIFO until the pump ends
+                    stream = pending
+                    break
             queue.popleft()
         self._out.extend(ready)
         self._flush()
+        if stream is not None and not self._closed:
+            self._pump_task = self._loop.create_task(self._pump(stream))
         if self._paused_pipeline and len(queue) <= self._limits.max_pipelined // 2:
             self._paused_pipeline = False
             self._update_reading()
         self._arm()
+
+    async def _pump(self, pending: _Pending) -> None:
+        """Send a StreamResponse's body (see the module rules), then let the FIFO go on."""
+        chunks = pending.stream
+        assert chunks is not None
+        pending.stream = None
+        http10 = pending.request.http_version == "1.0"
+        t = self._transport
+        failed = False
+        try:
+            for chunk in chunks:
+                if t is None or self._closed or t.is_closing():
+                    break
+                if chunk:
+                    t.write(chunk if http10 else b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                if self._paused_write:
+                    waiter = self._write_waiter = self._loop.create_future()
+                    await waiter
+                else:
+                    await asyncio.sleep(0)  # other connections get their turn between chunks
+            else:
+                if t is not None and not http10 and not self._closed and not t.is_closing():
+                    t.write(_LAST_CHUNK)
+        except Exception as exc:
+            failed = True
+            _handler_failed(pending.request, exc)
+        finally:
+            _close_chunks(chunks)
+            self._pump_task = None
+        if failed or http10:
+            self._no_more = True  # HTTP/1.0: the close ends the body
+            if failed and t is not None and not self._closed:
+                t.abort()
+                return
+        queue = self._queue
+        if queue and queue[0] is pending:
+            queue.popleft()
+        if not self._closed:
+            self._drain()
 
     def _reject(self, status: int, code: str, text: str) -> None:
         self._no_more = True

@@ -9,7 +9,9 @@ Rules
   ``journal`` uuid(16) -> :class:`Entry`; ``idem`` G\\0external_id -> uuid; ``pending`` G\\0seq(8) -> uuid (journaled,
   no result yet); ``results`` uuid -> :class:`Outcome`; ``feed`` tenant\\0feed_seq(8) -> uuid (the change feed);
   ``callbacks`` G\\0due_ms(8)uuid -> attempt(4) (callbacks to deliver); ``deliveries`` uuid attempt(4) -> log line;
-  ``notices`` tenant\\0seq(8) -> a fleet warning for the tenant; ``meta`` counters and the admission gates.
+  ``notices`` tenant\\0seq(8) -> a fleet warning for the tenant; ``meta`` counters and the admission gates;
+  ``fdidx`` tenant\\0fd(4)fn -> uuid (the dashboard's FD-number lookup, issue 9); ``agg`` tenant\\0day\\0G\\0register
+  \\0shift(4) -> the day's sums of that shift (see "Dashboard indexes" below).
 - ``seq`` and ``feed_seq`` are global counters taken inside the write transaction, so commit order is counter
   order: a reader that sees number n also sees every number below it, and a scan from the last number seen
   never misses an entry (the change feed's cursor and the fiscal thread's pickup both rely on it).
@@ -18,6 +20,23 @@ Rules
   each issued document to its uuid in the drive's own transaction (``DriveStore.put_link``), so a restart
   tells "issued, result not written yet" from "never issued": nothing is fiscalized twice.
 - Only this module and ``drive.store`` import ``lmdb`` (tests/test_layers.py).
+
+Dashboard indexes (issue 9), written by :meth:`_finish_in` in the transaction that writes the outcomes:
+- ``fdidx``: one put per fiscalized receipt, so "FD 1234" (any drive) is a prefix scan and "FN + FD" one get.
+- ``agg``: per (tenant, local day of 1012, group, register, shift) the receipts and sums by settlement sign
+  (corrections apart: sign + 10) and VAT rate. The batch is summed in memory first, then each key touched is
+  read, merged and written once per batch (a batch of 1,000 receipts from one register is one read-modify-write).
+  The VAT of a receipt is its ``vats`` when it states them, else the rate's share of the rate's turnover (as the
+  document builder computes 1102–1107). Only ``done`` outcomes are summed; failures have no fiscal data. What a
+  receipt adds (payments, per-rate turnover and VAT) is computed at acceptance from the validated document the
+  API holds anyway (:func:`document_sums` → :attr:`Entry.sums`), so finishing never decodes a document (entries
+  journaled before that field existed are decoded, only their few fields).
+- ``meta`` ``tcount\\0tenant``: finished receipts per tenant (done, fail), one put per tenant per batch (the
+  dashboard's live throughput chart polls it).
+- The feed is in commit order and an outcome's ``at`` is taken when its batch finished, so ``at`` rises along a
+  tenant's feed up to the spread of one batch between workers: :meth:`feed_seq_at` bisects the feed by time and
+  readers still check each row's ``at`` at the range's edges. Receipts finished before these indexes existed
+  are in the feed but not in ``fdidx``/``agg``.
 """
 
 from __future__ import annotations
@@ -32,14 +51,18 @@ import lmdb
 import msgspec
 
 from fiscal_core.errors import FiscalError
+from fiscal_core.ffd.enums import VatRate
 
 __all__ = [
+    "RECEIPT_ROW",
     "Accepted",
+    "AggRow",
     "Entry",
     "Intake",
     "IntakeFull",
     "NewEntry",
     "Outcome",
+    "document_sums",
     "release_gil_in_lmdb",
 ]
 
@@ -48,6 +71,7 @@ _SEP = b"\x00"
 _SEQ = b"seq"
 _FEED = b"feed"
 _NOTICE = b"notice"
+_TCOUNT = b"tcount\x00"
 
 
 def release_gil_in_lmdb() -> None:
@@ -82,6 +106,7 @@ class Entry(msgspec.Struct, array_like=True, frozen=True):
     accepted_at: float  #: UTC seconds
     seq: int = 0
     warnings: Any = None  #: validation warnings as sent back at acceptance (list of {path, code, message})
+    sums: tuple[int, ...] | None = None  #: :func:`document_sums` (the dashboard's report index, issue 9)
 
 
 class Outcome(msgspec.Struct, array_like=True, frozen=True):
@@ -134,6 +159,124 @@ def idem_key(group: str, external_id: str) -> bytes:
     return group.encode() + _SEP + external_id.encode()
 
 
+class _ItemSum(msgspec.Struct):
+    """The two fields of a journaled :class:`~fiscal_core.ffd.receipt.Item` the ``agg`` index needs (msgspec
+    skips the others while decoding, so this costs a fraction of decoding the whole receipt)."""
+
+    sum: int
+    vat: int
+
+
+class _VatSum(msgspec.Struct):
+    rate: int
+    amount: int
+
+
+class _Payments(msgspec.Struct):
+    cash: int = 0
+    electronic: int = 0
+
+
+class _DocSums(msgspec.Struct):
+    settlement_sign: int
+    items: list[_ItemSum]
+    payments: _Payments
+    vats: list[_VatSum] | None = None
+
+
+_sums_dec = msgspec.msgpack.Decoder(_DocSums)
+_rows_enc = msgspec.msgpack.Encoder().encode
+_rows_dec = msgspec.msgpack.Decoder(list[list[int]]).decode
+#: ``agg`` row kinds: rate 0 is the receipt row [receipts, total, cash, electronic]; rate r > 0 (a 1199 code) is
+#: [turnover, vat, items, 0] at that rate.
+RECEIPT_ROW = 0
+
+
+#: 1199 code -> the VAT share of a VAT-inclusive amount (None: no VAT), as VatRate.vat_included computes it.
+_SHARES = {int(r): r.included_fraction for r in VatRate}
+
+
+_SIGNS = {"sell": 1, "sell_refund": 2, "buy": 3, "buy_refund": 4}
+
+
+def document_sums(doc: Any) -> tuple[int, ...]:
+    """What the ``agg`` index needs of one receipt or correction (a validated ``Receipt`` or ``_DocSums``):
+    ``(cash, electronic, rate, turnover, vat, items, rate, …)``. ``Service`` computes it once at acceptance from
+    the document it has in hand (:attr:`Entry.sums`), so finishing a receipt never decodes its document."""
+    turnover: dict[int, list[int]] = {}
+    for item in doc.items:
+        rate = int(item.vat)
+        t = turnover.get(rate)
+        if t is None:
+            turnover[rate] = [item.sum, 0, 1]
+        else:
+            t[0] += item.sum
+            t[2] += 1
+    vats = doc.vats
+    if vats is not None:
+        for v in vats:
+            rate = int(v.rate)
+            t = turnover.get(rate)
+            if t is None:
+                turnover[rate] = [0, v.amount, 0]
+            else:
+                t[1] = v.amount
+    else:
+        for rate, t in turnover.items():
+            share = _SHARES.get(rate)
+            if share is not None:
+                t[1] = (t[0] * share[0] * 2 + share[1]) // (share[1] * 2)
+    out = [doc.payments.cash, doc.payments.electronic]
+    for rate, t in turnover.items():
+        out += (rate, t[0], t[1], t[2])
+    return tuple(out)
+
+
+def _sum_document(rows: dict[tuple[int, int], list[int]], entry: Entry, total: int) -> None:
+    sums = entry.sums
+    if sums is None:  # journaled before Entry.sums existed
+        sums = document_sums(_sums_dec.decode(entry.document))
+    op = entry.operation
+    kind = _SIGNS[op[:-11] if entry.correction else op] + (10 if entry.correction else 0)  # "…_correction"
+    row = rows.get((kind, RECEIPT_ROW))
+    if row is None:
+        rows[(kind, RECEIPT_ROW)] = [1, total, sums[0], sums[1]]
+    else:
+        row[0] += 1
+        row[1] += total
+        row[2] += sums[0]
+        row[3] += sums[1]
+    for i in range(2, len(sums), 4):
+        key = (kind, sums[i])
+        r = rows.get(key)
+        if r is None:
+            rows[key] = [sums[i + 1], sums[i + 2], sums[i + 3], 0]
+        else:
+            r[0] += sums[i + 1]
+            r[1] += sums[i + 2]
+            r[2] += sums[i + 3]
+
+
+def _merge_rows(rows: dict[tuple[int, int], list[int]], raw: bytes) -> None:
+    for kind, rate, *values in _rows_dec(raw):
+        row = rows.get((kind, rate))
+        if row is None:
+            rows[(kind, rate)] = values
+        else:
+            for i, v in enumerate(values):
+                row[i] += v
+
+
+class AggRow(msgspec.Struct, frozen=True):
+    """One ``agg`` key read back: a shift of a register on a local day, with its rows (see RECEIPT_ROW)."""
+
+    day: str
+    group: str
+    register: str
+    shift: int
+    rows: dict[tuple[int, int], list[int]]
+
+
 class Intake:
     """The intake environment; see the module rules. Thread-safe: LMDB serialises writers, readers never block."""
 
@@ -164,6 +307,8 @@ class Intake:
         self.deliveries = db(b"deliveries")
         self.notices = db(b"notices")
         self.meta = db(b"meta")
+        self.fd_db = db(b"fdidx")
+        self.agg_db = db(b"agg")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -317,6 +462,9 @@ class Intake:
         enc = _entry_enc.encode
         fseq = self._counter(txn, _FEED, self.meta)
         get, put, delete = txn.get, txn.put, txn.delete
+        fd_db = self.fd_db
+        sums: dict[bytes, dict[tuple[int, int], list[int]]] = {}
+        counts: dict[bytes, list[int]] = {}
         for uuid, entry, outcome in done:
             if get(uuid, db=self.results) is not None:
                 seqs.append(0)
@@ -325,12 +473,40 @@ class Intake:
             put(uuid, enc(msgspec.structs.replace(outcome, feed_seq=fseq)), db=self.results)
             gkey = entry.group.encode()
             delete(gkey + _SEP + _u64(entry.seq), db=self.pending)
-            put(entry.tenant.encode() + _SEP + _u64(fseq), uuid, db=self.feed_db)
+            tkey = entry.tenant.encode() + _SEP
+            put(tkey + _u64(fseq), uuid, db=self.feed_db)
             if entry.callback_url:
                 due = int((callback_due if callback_due is not None else outcome.at) * 1000)
                 put(gkey + _SEP + _u64(due) + uuid, (0).to_bytes(4, "big"), db=self.callbacks)
             seqs.append(fseq)
+            count = counts.get(tkey)
+            if count is None:
+                count = counts[tkey] = [0, 0]
+            if outcome.status != "done":
+                count[1] += 1
+                continue
+            count[0] += 1
+            put(tkey + outcome.fd_number.to_bytes(4, "big") + outcome.fn_number.encode(), uuid, db=fd_db)
+            akey = b"".join((tkey, outcome.when[:10].encode(), _SEP, gkey, _SEP, outcome.register.encode(), _SEP,
+                             outcome.shift_number.to_bytes(4, "big")))  # fmt: skip
+            rows = sums.get(akey)
+            if rows is None:
+                rows = sums[akey] = {}
+            _sum_document(rows, entry, outcome.total)
         put(_FEED, _u64(fseq), db=self.meta)
+        if sums:
+            agg = self.agg_db
+            for akey, rows in sums.items():
+                raw = get(akey, db=agg)
+                if raw is not None:
+                    _merge_rows(rows, cast(bytes, raw))
+                put(akey, _rows_enc([[k[0], k[1], *v] for k, v in rows.items()]), db=agg)
+        for tkey, (ok, bad) in counts.items():
+            raw = get(_TCOUNT + tkey, db=self.meta)
+            if raw is not None:
+                ok += int.from_bytes(raw[:8], "big")
+                bad += int.from_bytes(raw[8:], "big")
+            put(_TCOUNT + tkey, _u64(ok) + _u64(bad), db=self.meta)
         return seqs
 
     # ------------------------------------------------------------------ change feed
@@ -356,6 +532,160 @@ class Intake:
     def feed_head(self) -> int:
         with self._read() as txn:
             return self._counter(txn, _FEED, self.meta)
+
+    # ------------------------------------------------------------------ dashboard reads (issue 9)
+
+    def feed_bounds(self, tenant: str) -> tuple[int, int] | None:
+        """The first and last feed numbers of ``tenant``, or None when it has no finished receipt."""
+        prefix = tenant.encode() + _SEP
+        n = len(prefix)
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.feed_db)
+            if not cursor.set_range(prefix) or cursor.key()[:n] != prefix:
+                return None
+            first = int.from_bytes(cursor.key()[n:], "big")
+            if cursor.set_range(prefix + b"\xff" * 8):  # past the tenant: step back
+                cursor.prev()
+            else:
+                cursor.last()
+            return first, int.from_bytes(cursor.key()[n:], "big")
+
+    def feed_seq_at(self, tenant: str, at: float) -> int:
+        """The first feed number of ``tenant`` finished at or after ``at`` (UTC seconds), found by bisection
+        (~64 probes, whatever the feed's length; see the module rules on ``at`` order); past the last: last + 1."""
+        bounds = self.feed_bounds(tenant)
+        if bounds is None:
+            return 1
+        prefix = tenant.encode() + _SEP
+        n = len(prefix)
+        lo, hi = bounds[0], bounds[1] + 1
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.feed_db)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                cursor.set_range(prefix + _u64(mid))  # exists: mid <= the last number
+                raw = cast(bytes, txn.get(cursor.value(), db=self.results))
+                if _outcome_dec.decode(raw).at >= at:
+                    hi = mid
+                else:
+                    lo = int.from_bytes(cursor.key()[n:], "big") + 1
+        return lo
+
+    def feed_page(
+        self,
+        tenant: str,
+        *,
+        below: int,
+        floor: int = 1,
+        limit: int = 50,
+        scan: int = 5000,
+        keep: Any = None,
+    ) -> tuple[list[tuple[int, bytes, Entry, Outcome]], int]:
+        """``tenant``'s finished receipts with ``floor`` <= feed number < ``below``, newest first: at most
+        ``limit`` rows for which ``keep(outcome)`` is true (all when None), looking at most at ``scan`` feed
+        entries. Answers (rows, resume): ``resume`` is the number to pass as ``below`` for the next page, 0 when
+        the range is exhausted (keyset paging: a page costs ``limit`` reads, or ``scan`` with a filter)."""
+        prefix = tenant.encode() + _SEP
+        n = len(prefix)
+        out: list[tuple[int, bytes, Entry, Outcome]] = []
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.feed_db)
+            ok = cursor.prev() if cursor.set_range(prefix + _u64(below)) else cursor.last()
+            seen = 0
+            while ok:
+                key = cursor.key()
+                if key[:n] != prefix:
+                    return out, 0
+                fseq = int.from_bytes(key[n:], "big")
+                if fseq < floor:
+                    return out, 0
+                if len(out) >= limit or seen >= scan:
+                    return out, fseq + 1
+                seen += 1
+                uuid = cursor.value()
+                outcome = _outcome_dec.decode(cast(bytes, txn.get(uuid, db=self.results)))
+                if keep is None or keep(outcome):
+                    entry = _entry_dec.decode(cast(bytes, txn.get(uuid, db=self.journal)))
+                    out.append((fseq, cast(bytes, uuid), entry, outcome))
+                ok = cursor.prev()
+        return out, 0
+
+    def by_fd(self, tenant: str, fd_number: int, fn_number: str = "") -> list[bytes]:
+        """uuids of ``tenant``'s receipts with FD number ``fd_number`` (on drive ``fn_number`` when given)."""
+        if not 0 <= fd_number < 1 << 32:
+            return []
+        prefix = tenant.encode() + _SEP + fd_number.to_bytes(4, "big")
+        with self._read() as txn:
+            if fn_number:
+                got = txn.get(prefix + fn_number.encode(), db=self.fd_db)
+                return [] if got is None else [bytes(got)]
+            cursor = txn.cursor(db=self.fd_db)
+            out: list[bytes] = []
+            if not cursor.set_range(prefix):
+                return out
+            for key, value in cursor:
+                if not bytes(key).startswith(prefix) or len(out) >= 100:
+                    break
+                out.append(bytes(value))
+            return out
+
+    def aggregates(self, tenant: str, first_day: str, last_day: str, batch: int = 1000) -> Iterator[AggRow]:
+        """``tenant``'s ``agg`` keys for local days ``first_day``..``last_day`` (ISO dates), in key order (day,
+        group, register, shift); a generator reading ``batch`` keys per read transaction, so a long export
+        never pins an old snapshot of the database."""
+        prefix = tenant.encode() + _SEP
+        n = len(prefix)
+        end = last_day.encode()
+        start = prefix + first_day.encode()
+        more = True
+        while more:
+            got: list[AggRow] = []
+            more = False
+            with self._read() as txn:
+                cursor = txn.cursor(db=self.agg_db)
+                if not cursor.set_range(start):
+                    return
+                for key, value in cursor:
+                    if key[:n] != prefix:
+                        break
+                    day, group, register, shift = bytes(key[n:]).split(_SEP, 3)
+                    if day > end:
+                        break
+                    if len(got) >= batch:
+                        start, more = bytes(key), True
+                        break
+                    rows = {(r[0], r[1]): r[2:] for r in _rows_dec(value)}
+                    got.append(
+                        AggRow(day.decode(), group.decode(), register.decode(), int.from_bytes(shift, "big"), rows)
+                    )
+            yield from got
+
+    def set_health(self, worker: int, blob: bytes) -> None:
+        """Publish one worker's register health (msgpack, see fiscal_core.dashboard.fleet) for the others."""
+        with self._write() as txn:
+            txn.put(b"health" + _SEP + worker.to_bytes(4, "big"), blob, db=self.meta)
+
+    def health_blobs(self) -> dict[int, bytes]:
+        """worker → its last published register health."""
+        prefix = b"health" + _SEP
+        out: dict[int, bytes] = {}
+        with self._read() as txn:
+            cursor = txn.cursor(db=self.meta)
+            if not cursor.set_range(prefix):
+                return out
+            for key, value in cursor:
+                if not bytes(key).startswith(prefix):
+                    break
+                out[int.from_bytes(key[len(prefix) :], "big")] = bytes(value)
+        return out
+
+    def finished_counts(self, tenant: str) -> tuple[int, int]:
+        """(done, fail): ``tenant``'s receipts finished since the intake was created (the live chart's source)."""
+        with self._read() as txn:
+            raw = txn.get(_TCOUNT + tenant.encode() + _SEP, db=self.meta)
+            if raw is None:
+                return 0, 0
+            return int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
 
     # ------------------------------------------------------------------ callbacks
 

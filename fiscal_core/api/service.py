@@ -36,7 +36,7 @@ import msgspec
 from fiscal_core.api import atol, views
 from fiscal_core.api.callbacks import CallbackRunner
 from fiscal_core.api.http import Request, Response
-from fiscal_core.api.intake import Accepted, Entry, Intake, IntakeFull, NewEntry
+from fiscal_core.api.intake import Accepted, Entry, Intake, IntakeFull, NewEntry, document_sums
 from fiscal_core.api.journal import JournalWriter
 from fiscal_core.api.ofd_link import OfdLink
 from fiscal_core.api.pipeline import Pipeline
@@ -137,6 +137,7 @@ class Service:
         self._gates_at = 0.0
         self._feed_waiters: list[asyncio.Future[None]] = []
         self._ro_stores: dict[int, Any] = {}
+        self.dashboard: Any = None  #: fiscal_core.dashboard's state for this worker, made on first use
         self.loop: asyncio.AbstractEventLoop | None = None
         self.writer: JournalWriter | None = None
         self.ofd: OfdLink | None = None
@@ -176,6 +177,8 @@ class Service:
         self._tasks.append(asyncio.ensure_future(self.callbacks.run()))
         if self.worker == 0:
             self._tasks.append(asyncio.ensure_future(self.callbacks.run_notices()))
+        if self.workers > 1:
+            self._tasks.append(asyncio.ensure_future(self._publish_health()))
 
     async def stop(self) -> None:
         """Graceful: the HTTP server has drained; journal what is queued, finish the fleet's work, close."""
@@ -207,6 +210,28 @@ class Service:
             # The callback runner scans the intake (executor jobs): only for batches that owe a callback.
             callbacks = any(entry.callback_url for _, entry, _ in batch)
             loop.call_soon_threadsafe(self._wake_feed, callbacks)
+
+    async def _publish_health(self, every_s: float = 2.0) -> None:
+        """With several workers: publish this worker's register health in the intake every ``every_s`` (one small
+        write), so the dashboard of any worker shows every register (issue 9)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(every_s)
+            blob = msgspec.msgpack.encode(list(self.pipeline.health))
+            try:
+                await loop.run_in_executor(None, self.intake.set_health, self.worker, blob)
+            except Exception:
+                log.exception("publishing register health failed")
+
+    def register_health(self) -> list[dict[str, Any]]:
+        """Every register's health as dicts (RegisterHealth fields): this worker's own, the others' as they last
+        published them (at most a few seconds old)."""
+        rows = [msgspec.to_builtins(h) for h in self.pipeline.health]
+        if self.workers > 1:
+            for worker, blob in sorted(self.intake.health_blobs().items()):
+                if worker != self.worker and worker < self.workers:
+                    rows.extend(msgspec.msgpack.decode(blob))
+        return rows
 
     def _wake_feed(self, callbacks: bool = True) -> None:
         waiters, self._feed_waiters = self._feed_waiters, []
@@ -281,6 +306,10 @@ class Service:
                 return self._atol(req, parts)
             if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
                 return self._native(req, parts[2:])
+            if parts[0] == "ui":
+                from fiscal_core.dashboard import route
+
+                return route(self, req)
             if req.path == "/metrics":
                 return self._metrics()
             if req.path in ("/health", "/healthz"):
@@ -469,6 +498,7 @@ class Service:
             document=v.packed or _doc_enc.encode(v.document),
             accepted_at=self.clock(),
             warnings=_warnings(v) or None,
+            sums=document_sums(v.document),
         )
 
     def _check_caps(self, group: Group, document: Any, path: str) -> None:
