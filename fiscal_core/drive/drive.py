@@ -124,6 +124,7 @@ class _Pending:
     ffd_version: int = 0
     message_sign: bytes = b""
     record: bytes = b""
+    printed: int = -1  #: the printed fiscal sign (1077 as an integer) when the batch sealer gave it
 
 
 def documents_too_long(form: int, length: int) -> EncodeError:
@@ -420,9 +421,13 @@ class FiscalDrive:
                 [(1041, ident.fn_number), (1037, ident.registration_number), (1018, ident.user_inn)]
             )
         items = []
+        last_when: Any = None
+        seconds = 0
         for p in receipts:
             assert p.body is not None
-            seconds = (p.when - _EPOCH) // _SECOND
+            if p.when is not last_when:  # a batch shares one clock reading (FiscalDrive._local)
+                last_when = p.when
+                seconds = (last_when - _EPOCH) // _SECOND
             items.append(
                 (
                     p.form,
@@ -438,7 +443,7 @@ class FiscalDrive:
             )
         sealed = seal_receipts(keys[0], keys[1], self.fn_number.encode("ascii"), prefix, versions.pop(), items)
         for p, (data, record, fp, ms) in zip(receipts, sealed, strict=True):
-            p.tlv, p.record, p.message_sign = data, record, ms
+            p.tlv, p.record, p.message_sign, p.printed = data, record, ms, fp
             p.fiscal_sign = tlv.fiscal_sign_bytes(fp, p.form)
         return True
 
@@ -592,7 +597,7 @@ class FiscalDrive:
                     fd_number=p.fd_number,
                     form=p.form,
                     when=p.when,
-                    fiscal_sign=tlv.printed_fiscal_sign(p.fiscal_sign),
+                    fiscal_sign=p.printed if p.printed >= 0 else tlv.printed_fiscal_sign(p.fiscal_sign),
                     shift_number=p.shift_number,
                     receipt_number=p.receipt_number,
                     total=p.total,
