@@ -125,6 +125,7 @@ class _Pending:
     message_sign: bytes = b""
     record: bytes = b""
     printed: int = -1  #: the printed fiscal sign (1077 as an integer) when the batch sealer gave it
+    issued: Issued | None = None  #: what prepare() made of it
 
 
 def documents_too_long(form: int, length: int) -> EncodeError:
@@ -590,10 +591,10 @@ class FiscalDrive:
             unsigned = [p for p in pending if not p.message_sign]
             for p, ms in zip(unsigned, self.signer.message_signs([p.tlv for p in unsigned]), strict=True):
                 p.message_sign = ms
-            issued_by_fd: dict[int, Issued] = {}
+            fn_number = self.config.fn_number
+            add_issued, add_record = prepared.issued.append, prepared.records.append
             for p in pending:
-                ms = p.message_sign
-                issued = Issued(
+                issued = p.issued = Issued(
                     fd_number=p.fd_number,
                     form=p.form,
                     when=p.when,
@@ -602,14 +603,13 @@ class FiscalDrive:
                     receipt_number=p.receipt_number,
                     total=p.total,
                     tlv=p.tlv,
-                    message_sign=ms,
-                    fn_number=self.fn_number,
+                    message_sign=p.message_sign,
+                    fn_number=fn_number,
                     ffd_version=p.ffd_version,
                 )
-                prepared.issued.append(issued)
-                prepared.records.append(p.record)
-                issued_by_fd[p.fd_number] = issued
-            prepared.results = [issued_by_fd[r.fd_number] if isinstance(r, _Pending) else r for r in slots]
+                add_issued(issued)
+                add_record(p.record)
+            prepared.results = [r.issued if type(r) is _Pending else r for r in slots]  # type: ignore[misc]
             return prepared
 
     def write_prepared(self, txn: Any, prepared: Prepared) -> None:
