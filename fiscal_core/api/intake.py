@@ -665,10 +665,9 @@ class Intake:
         with self._write() as txn:
             txn.put(b"health" + _SEP + worker.to_bytes(4, "big"), blob, db=self.meta)
 
-    def health_blobs(self) -> dict[int, bytes]:
-        """worker → its last published register health."""
-        prefix = b"health" + _SEP
-        out: dict[int, bytes] = {}
+    def _meta_under(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """The ``meta`` entries whose key starts with ``prefix``: (the rest of the key, the value)."""
+        out: list[tuple[bytes, bytes]] = []
         with self._read() as txn:
             cursor = txn.cursor(db=self.meta)
             if not cursor.set_range(prefix):
@@ -676,8 +675,12 @@ class Intake:
             for key, value in cursor:
                 if not bytes(key).startswith(prefix):
                     break
-                out[int.from_bytes(key[len(prefix) :], "big")] = bytes(value)
+                out.append((bytes(key[len(prefix) :]), bytes(value)))
         return out
+
+    def health_blobs(self) -> dict[int, bytes]:
+        """worker → its last published register health."""
+        return {int.from_bytes(name, "big"): value for name, value in self._meta_under(b"health" + _SEP)}
 
     def finished_counts(self, tenant: str) -> tuple[int, int]:
         """(done, fail): ``tenant``'s receipts finished since the intake was created (the live chart's source)."""
@@ -771,17 +774,10 @@ class Intake:
 
     def notice_webhooks(self) -> dict[str, tuple[str, int]]:
         """tenant → (url, the last notice number delivered)."""
-        prefix = b"nwh" + _SEP
         out: dict[str, tuple[str, int]] = {}
-        with self._read() as txn:
-            cursor = txn.cursor(db=self.meta)
-            if not cursor.set_range(prefix):
-                return out
-            for key, value in cursor:
-                if not bytes(key).startswith(prefix):
-                    break
-                url, sent = msgspec.msgpack.decode(value)
-                out[bytes(key[len(prefix) :]).decode()] = (str(url), int(sent))
+        for name, value in self._meta_under(b"nwh" + _SEP):
+            url, sent = msgspec.msgpack.decode(value)
+            out[name.decode()] = (str(url), int(sent))
         return out
 
     def notices_delivered(self, tenant: str, url: str, upto: int) -> None:
@@ -818,15 +814,8 @@ class Intake:
                     txn.put(key, msgspec.msgpack.encode(gate), db=self.meta)
 
     def gates(self) -> dict[str, tuple[int, str, str]]:
-        prefix = b"gate" + _SEP
         out: dict[str, tuple[int, str, str]] = {}
-        with self._read() as txn:
-            cursor = txn.cursor(db=self.meta)
-            if not cursor.set_range(prefix):
-                return out
-            for key, value in cursor:
-                if not bytes(key).startswith(prefix):
-                    break
-                retry, reason, code = msgspec.msgpack.decode(value)
-                out[bytes(key[len(prefix) :]).decode()] = (int(retry), str(reason), str(code))
+        for name, value in self._meta_under(b"gate" + _SEP):
+            retry, reason, code = msgspec.msgpack.decode(value)
+            out[name.decode()] = (int(retry), str(reason), str(code))
         return out
