@@ -4,7 +4,7 @@ Run with ``make bench`` (saves JSON under .benchmarks/, compare with ``make benc
 the plain test run (files are ``bench_*.py``). Each case reports the per-item figure in ``extra_info``.
 
 The benchmarks run under the collector policy of the long-running processes they stand for
-(:mod:`fiscal_core.gctune`: start-up objects frozen, young collections every 20,000 allocations), applied once
+(:mod:`fiscal_core.gctune`: start-up objects frozen, young collections every 100,000 allocations), applied once
 when the session starts, so a figure here is what ``fiscal-core serve``'s workers see.
 """
 
