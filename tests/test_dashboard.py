@@ -564,3 +564,14 @@ def test_every_worker_serves_every_page(tmp_path: Any) -> None:
                 time.sleep(0.2)
     finally:
         assert srv.stop() == 0, srv.log.read_text()[-3000:]
+
+
+def test_day_range_parses_each_date_and_names_a_bad_one() -> None:
+    import datetime as dt
+
+    from fiscal_core.dashboard.core import day_range
+
+    assert day_range({"from": "2026-11-01", "to": " 2026-11-23 "}) == (dt.date(2026, 11, 1), dt.date(2026, 11, 23), "")
+    first, last, error = day_range({"from": "01.11.2026", "to": "2026-11-23"})
+    assert first is None and last == dt.date(2026, 11, 23) and "01.11.2026" in error
+    assert day_range({}) == (None, None, "")

@@ -12,6 +12,7 @@ Rules
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,19 @@ from fiscal_core.dashboard.session import Session, Sessions
 if TYPE_CHECKING:
     from fiscal_core.api.service import Service
 
-__all__ = ["HTML", "Ctx", "State", "forbidden", "html", "not_found", "parse_form", "ready", "redirect", "state"]
+__all__ = [
+    "HTML",
+    "Ctx",
+    "State",
+    "day_range",
+    "forbidden",
+    "html",
+    "not_found",
+    "parse_form",
+    "ready",
+    "redirect",
+    "state",
+]
 
 HTML = "text/html; charset=utf-8"
 SECURITY_HEADERS = (
@@ -119,3 +132,18 @@ def same_origin(req: Request) -> bool:
     if not origin or origin == "null":
         return origin is None
     return urllib.parse.urlsplit(origin).netloc == req.headers.get("host", "")
+
+
+def day_range(query: dict[str, str]) -> tuple[dt.date | None, dt.date | None, str]:
+    """``from`` / ``to`` query dates (ГГГГ-ММ-ДД) -> (first, last, error); a malformed one is left out and named."""
+    got: dict[str, dt.date] = {}
+    error = ""
+    for name in ("from", "to"):
+        text = query.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            got[name] = dt.date.fromisoformat(text)
+        except ValueError:
+            error = f"Дата {text!r}: нужен формат ГГГГ-ММ-ДД"
+    return got.get("from"), got.get("to"), error

@@ -33,7 +33,7 @@ import segno
 from fiscal_core.api import views
 from fiscal_core.api.http import Response, StreamResponse
 from fiscal_core.api.intake import Entry, Outcome
-from fiscal_core.dashboard.core import Ctx, not_found, ready
+from fiscal_core.dashboard.core import Ctx, day_range, not_found, ready
 from fiscal_core.dashboard.html import (
     MSK,
     OPERATION_NAMES,
@@ -88,19 +88,8 @@ def filters_of(query: dict[str, str]) -> Filters:
     f = Filters(q=query.get("q", "").strip()[:256], register=query.get("register", "").strip()[:64])
     status = query.get("status", "")
     f.status = status if status in ("done", "fail") else ""
-    for name in ("from", "to"):
-        text = query.get(name, "").strip()
-        if not text:
-            continue
-        try:
-            day = dt.date.fromisoformat(text)
-        except ValueError:
-            f.error = f"Дата {text!r}: нужен формат ГГГГ-ММ-ДД"
-            continue
-        if name == "from":
-            f.first = day
-        else:
-            f.last = day
+    first, last, error = day_range(query)
+    f.first, f.last, f.error = first or f.first, last or f.last, error or f.error
     return f
 
 

@@ -23,7 +23,7 @@ import msgspec
 
 from fiscal_core.api.http import Response, StreamResponse
 from fiscal_core.api.intake import RECEIPT_ROW, AggRow
-from fiscal_core.dashboard.core import Ctx, not_found, ready
+from fiscal_core.dashboard.core import Ctx, day_range, not_found, ready
 from fiscal_core.dashboard.html import KIND_NAMES, MSK, VAT_NAMES, esc, money, table, url
 
 __all__ = ["export", "report_rows", "reports_page"]
@@ -49,19 +49,8 @@ def query_of(ctx: Ctx) -> Query:
     q = Query(today - dt.timedelta(days=6), today, ctx.req.query.get("by", "day"))
     if q.by not in BY:
         q.by = "day"
-    for name in ("from", "to"):
-        text = ctx.req.query.get(name, "").strip()
-        if not text:
-            continue
-        try:
-            day = dt.date.fromisoformat(text)
-        except ValueError:
-            q.error = f"Дата {text!r}: нужен формат ГГГГ-ММ-ДД"
-            continue
-        if name == "from":
-            q.first = day
-        else:
-            q.last = day
+    first, last, error = day_range(ctx.req.query)
+    q.first, q.last, q.error = first or q.first, last or q.last, error or q.error
     return q
 
 
