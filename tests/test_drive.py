@@ -669,6 +669,33 @@ def test_commit_prepared_rolls_back_every_drive_when_one_batch_fails(tmp_path: p
     assert archive.verify(a).ok and archive.verify(b).ok
 
 
+@pytest.mark.parametrize("which", [0, 1], ids=["inner drive (tree insert)", "newest drive (append)"])
+def test_put_documents_never_overwrites_on_either_path(tmp_path: pathlib.Path, clock: Clock, which: int) -> None:
+    """The first drive of a store inserts into the middle of the key space, the newest appends (MDB_APPEND):
+    on both paths a taken FD is refused as DriveCorrupt naming it, and the transaction keeps nothing."""
+    store = DriveStore(tmp_path / "shard")
+    drives = [new_drive(store, clock, fn=fn) for fn in FNS[:2]]
+    drive = drives[which]
+    before = stored(drive)
+    last = before[-1][0]
+    with pytest.raises(DriveCorrupt, match=f"FD {last} already exists"):
+        with store.write() as txn:
+            store.put_documents(txn, drive.drive_id, [(last, b"x"), (last + 1, b"y")], 0)
+    with pytest.raises(DriveCorrupt, match=f"FD {last + 1} already exists"):
+        with store.write() as txn:
+            store.put_documents(txn, drive.drive_id, [(last + 1, b"y"), (last + 2, b"z")], 0)
+            store.put_documents(txn, drive.drive_id, [(last + 1, b"again")], 0)
+    assert stored(drive) == before
+    with store.write() as txn:
+        store.put_documents(txn, drive.drive_id, [(last + 1, b"y"), (last + 2, b"z")], 7)
+    with store.read() as txn:
+        assert [fd for fd, _ in store.iter_documents(txn, drive.drive_id)][-3:] == [last, last + 1, last + 2]
+        assert store.get_document(txn, drive.drive_id, last + 2) == b"z"
+        assert dict(store.outbox(txn, drive.drive_id))[last + 2] == 7
+    other = drives[1 - which]
+    assert [fd for fd, _ in stored(other)] == [1]  # the neighbour's keys are untouched
+
+
 # --------------------------------------------------------------------------- outbox and confirmations
 
 

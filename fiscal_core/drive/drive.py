@@ -614,9 +614,16 @@ class FiscalDrive:
 
     def write_prepared(self, txn: Any, prepared: Prepared) -> None:
         """Write a prepared batch inside the caller's store transaction."""
-        for issued, sealed in zip(prepared.issued, prepared.records, strict=True):
-            record = sealed or records.pack(issued.form, issued.ffd_version, issued.tlv, issued.message_sign)
-            self.store.put_document(txn, self.drive_id, issued.fd_number, record, prepared.now_utc)
+        pack = records.pack
+        self.store.put_documents(
+            txn,
+            self.drive_id,
+            [
+                (i.fd_number, sealed or pack(i.form, i.ffd_version, i.tlv, i.message_sign))
+                for i, sealed in zip(prepared.issued, prepared.records, strict=True)
+            ],
+            prepared.now_utc,
+        )
         self.store.put_meta(txn, self.drive_id, _STATE, msgspec.msgpack.encode(prepared.state))
 
     def applied(self, prepared: Prepared) -> None:

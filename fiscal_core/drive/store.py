@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -177,12 +177,33 @@ class DriveStore:
     def put_meta(self, txn: lmdb.Transaction, drive_id: int, name: str, value: bytes) -> None:
         txn.put(self.meta_key(drive_id, name), value, db=self.meta_db)
 
+    def put_documents(
+        self, txn: lmdb.Transaction, drive_id: int, documents: Sequence[tuple[int, bytes]], issued_utc: int
+    ) -> None:
+        """Store ``(fd, record)`` pairs of one drive, FD numbers ascending, each also into the outbox.
+
+        One ``putmulti`` per database, so the loop runs in C. Where every new key is above the database's last
+        key (always for a store's newest drive, and for the only drive of a store) the puts use MDB_APPEND:
+        no tree search per document, and pages are filled to the brim instead of split in half, so a commit
+        writes fewer pages. Never overwrites: a key already present (the counter and the archive disagree)
+        raises :class:`DriveCorrupt` and the caller's transaction is aborted.
+        """
+        if not documents:
+            return
+        prefix = drive_id.to_bytes(4, "big")
+        keys = [prefix + fd.to_bytes(4, "big") for fd, _ in documents]
+        stamp = issued_utc.to_bytes(8, "big")
+        for db, values in ((self.docs_db, [record for _, record in documents]), (self.outbox_db, None)):
+            cursor = txn.cursor(db=db)
+            append = not cursor.last() or cursor.key() < keys[0]
+            items = zip(keys, values) if values is not None else ((k, stamp) for k in keys)
+            _, added = cursor.putmulti(items, overwrite=False, append=append)
+            if added != len(keys):
+                taken = next((k for k in keys if txn.get(k, db=db) is not None), keys[0])
+                raise DriveCorrupt(f"FD {split_key(taken)[1]} already exists in the archive of drive id {drive_id}")
+
     def put_document(self, txn: lmdb.Transaction, drive_id: int, fd: int, record: bytes, issued_utc: int) -> None:
-        key = doc_key(drive_id, fd)
-        if not txn.put(key, record, db=self.docs_db, overwrite=False):
-            # The counter and the archive disagree: never overwrite a fiscal document.
-            raise DriveCorrupt(f"FD {fd} already exists in the archive of drive id {drive_id}")
-        txn.put(key, issued_utc.to_bytes(8, "big"), db=self.outbox_db)
+        self.put_documents(txn, drive_id, [(fd, record)], issued_utc)
 
     def get_document(self, txn: lmdb.Transaction, drive_id: int, fd: int) -> bytes | None:
         return _as_bytes(txn.get(doc_key(drive_id, fd), db=self.docs_db))
