@@ -214,3 +214,25 @@ def test_gates_are_published_for_owned_groups(tmp_path: pathlib.Path, n: int) ->
             assert p.gates == {"shop": None, "other": None}  # idle groups admit
         finally:
             p.stop()
+
+
+def test_new_uuids_are_version_7_ordered_and_unique(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal's keys: RFC 9562 version 7, rising within a process even when the clock steps back or
+    4,096+ uuids share a millisecond, and the millisecond they carry is the clock's (or just after it)."""
+    from fiscal_core.api import views
+
+    now = [1_790_000_000_000_000_000]
+    monkeypatch.setattr(views.time, "time_ns", lambda: now[0])
+    monkeypatch.setattr(views, "_clock", [0, 0])  # as in a fresh process
+    got = [views.new_uuid() for _ in range(5000)]  # one millisecond: the counter overflows into the next
+    now[0] -= 5_000_000_000  # the clock steps back 5 s
+    got += [views.new_uuid() for _ in range(10)]
+    now[0] += 60_000_000_000
+    got += [views.new_uuid() for _ in range(10)]
+    assert got == sorted(got) and len(set(got)) == len(got)
+    parsed = [uuidlib.UUID(bytes=raw) for raw in got]
+    assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {uuidlib.RFC_4122}
+    ms = [int.from_bytes(raw[:6], "big") for raw in got]
+    assert ms[0] == 1_790_000_000_000 and ms[4999] == 1_790_000_000_001
+    assert ms[5000] == ms[4999]  # stepped back: stays on the last millisecond used
+    assert ms[-1] == 1_790_000_000_000 + 55_000

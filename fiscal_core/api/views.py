@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import uuid as uuidlib
 from typing import Any
 
@@ -58,19 +59,36 @@ def atol_time(t: float | dt.datetime) -> str:
 
 
 _pool = bytearray()
+_clock = [0, 0]  # [last unix ms used, counter within it]
 
 
 def new_uuid() -> bytes:
-    """A random (version 4) uuid's 16 bytes, cut from a pool refilled 64 KiB at a time (one getrandom call per
-    4,096 uuids instead of one each)."""
+    """A time-ordered (version 7, RFC 9562) uuid's 16 bytes: 48 bits of Unix milliseconds, a 12-bit counter
+    within the millisecond (method 3: monotonic within this process even if the clock steps back), then the
+    variant and 62 random bits cut from a pool refilled 64 KiB at a time.
+
+    Why time-ordered: the uuid is the key of the intake's ``journal`` and ``results`` B-trees. Random keys put
+    each new receipt on a random leaf page, so a group commit of n receipts rewrote ~n pages of each tree (and
+    the kernel's write path dominated the journal writer); ordered keys append to the right edge, a page per
+    couple of receipts. 74 random-or-counter bits keep collisions out of reach across workers.
+    """
     global _pool
-    if len(_pool) < 16:
+    if len(_pool) < 8:
         _pool = bytearray(os.urandom(65536))
-    b = _pool[-16:]
-    del _pool[-16:]
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    return bytes(b)
+    tail = _pool[-8:]
+    del _pool[-8:]
+    clock = _clock
+    ms = time.time_ns() // 1_000_000
+    if ms > clock[0]:
+        clock[0] = ms
+        clock[1] = tail[0] & 0x7F  # a random start leaves room for the counter
+    else:
+        clock[1] += 1
+        if clock[1] > 0xFFF:  # 4,096 uuids in one millisecond: borrow the next one
+            clock[0] += 1
+            clock[1] = 0
+    tail[0] = (tail[0] & 0x3F) | 0x80
+    return ((clock[0] << 16) | 0x7000 | clock[1]).to_bytes(8, "big") + bytes(tail)
 
 
 _MSK = dt.timezone(dt.timedelta(hours=3))
