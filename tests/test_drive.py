@@ -678,13 +678,11 @@ def test_put_documents_never_overwrites_on_either_path(tmp_path: pathlib.Path, c
     drive = drives[which]
     before = stored(drive)
     last = before[-1][0]
-    with pytest.raises(DriveCorrupt, match=f"FD {last} already exists"):
-        with store.write() as txn:
-            store.put_documents(txn, drive.drive_id, [(last, b"x"), (last + 1, b"y")], 0)
-    with pytest.raises(DriveCorrupt, match=f"FD {last + 1} already exists"):
-        with store.write() as txn:
-            store.put_documents(txn, drive.drive_id, [(last + 1, b"y"), (last + 2, b"z")], 0)
-            store.put_documents(txn, drive.drive_id, [(last + 1, b"again")], 0)
+    with pytest.raises(DriveCorrupt, match=f"FD {last} already exists"), store.write() as txn:
+        store.put_documents(txn, drive.drive_id, [(last, b"x"), (last + 1, b"y")], 0)
+    with pytest.raises(DriveCorrupt, match=f"FD {last + 1} already exists"), store.write() as txn:
+        store.put_documents(txn, drive.drive_id, [(last + 1, b"y"), (last + 2, b"z")], 0)
+        store.put_documents(txn, drive.drive_id, [(last + 1, b"again")], 0)
     assert stored(drive) == before
     with store.write() as txn:
         store.put_documents(txn, drive.drive_id, [(last + 1, b"y"), (last + 2, b"z")], 7)

@@ -195,8 +195,8 @@ class DriveStore:
         stamp = issued_utc.to_bytes(8, "big")
         for db, values in ((self.docs_db, [record for _, record in documents]), (self.outbox_db, None)):
             cursor = txn.cursor(db=db)
-            append = not cursor.last() or cursor.key() < keys[0]
-            items = zip(keys, values) if values is not None else ((k, stamp) for k in keys)
+            append = not cursor.last() or bytes(cursor.key()) < keys[0]
+            items = zip(keys, values, strict=True) if values is not None else ((k, stamp) for k in keys)
             _, added = cursor.putmulti(items, overwrite=False, append=append)
             if added != len(keys):
                 taken = next((k for k in keys if txn.get(k, db=db) is not None), keys[0])
