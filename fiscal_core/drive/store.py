@@ -202,9 +202,6 @@ class DriveStore:
                 taken = next((k for k in keys if txn.get(k, db=db) is not None), keys[0])
                 raise DriveCorrupt(f"FD {split_key(taken)[1]} already exists in the archive of drive id {drive_id}")
 
-    def put_document(self, txn: lmdb.Transaction, drive_id: int, fd: int, record: bytes, issued_utc: int) -> None:
-        self.put_documents(txn, drive_id, [(fd, record)], issued_utc)
-
     def get_document(self, txn: lmdb.Transaction, drive_id: int, fd: int) -> bytes | None:
         return _as_bytes(txn.get(doc_key(drive_id, fd), db=self.docs_db))
 
