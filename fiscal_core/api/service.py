@@ -1,9 +1,14 @@
 """The API service of one worker: routes, authentication, tenancy, and the path from request to journal.
 
 Rules
-- Handlers run on the event loop and never block on a durable commit: they validate (pure CPU), look the
-  idempotency key up (an LMDB read), then hand the request to the journal writer and return a future that is
+- Handlers run on the event loop and never block on a durable commit: they validate (pure CPU), then hand the
+  request to the journal writer (which checks idempotency inside its transaction) and return a future that is
   completed after the group commit. Password checks (scrypt, ~60 ms) run in a thread.
+- ATOL registrations are validated at the end of the loop iteration they arrived in, all of that iteration's
+  back to back, and go to the journal writer as one unit: one warm pass over the validator instead of a
+  cache-cold one per request between socket reads (on a 2 GHz VM with a small cache: 241 -> 160 µs of CPU per
+  validation in the server, 1,250 -> 1,800 POSTs/s). Token, group, operation, media type and rate limit are
+  still answered at once.
 - Order of checks on a receipt: token (401: 10 missing, 11 expired/unknown) → the group belongs to the token's
   tenant (401: 20) and speaks this API version (401: 21) → operation (400: 31) → media type (415: 41) →
   validation (400: 32, every issue with its field path) → capabilities of the group (400: 32) → admission
@@ -136,6 +141,8 @@ class Service:
         self._gates: dict[str, tuple[int, str, str]] = {}
         self._gates_at = 0.0
         self._feed_waiters: list[asyncio.Future[None]] = []
+        #: ATOL registrations of this loop iteration, validated together by _register_batch
+        self._batch: list[tuple[bytes, str, Group, int, str, asyncio.Future[Response]]] = []
         self._ro_stores: dict[int, Any] = {}
         self.dashboard: Any = None  #: fiscal_core.dashboard's state for this worker, made on first use
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -432,14 +439,57 @@ class Service:
         if "json" not in ctype:
             raise ApiError(41, f"Content-Type {ctype!r}: application/json expected")
         self._limit(login)
+        # Validation is deferred to the end of this loop iteration, where every request that arrived in it is
+        # validated back to back (see _register_batch): one warm pass over the validator's code and data instead
+        # of a cache-cold one per request between socket reads, and one journal hand-off for all of them.
+        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        batch = self._batch
+        batch.append((req.body, login, group, version, operation, fut))
+        if len(batch) == 1:
+            asyncio.get_running_loop().call_soon(self._register_batch)
+        return fut
+
+    def _register_batch(self) -> None:
+        """Validate the requests queued by :meth:`_register` in this loop iteration, in arrival order, and hand
+        the valid ones to the journal writer as one unit; each request's future gets its own answer."""
+        batch, self._batch = self._batch, []
+        news: list[NewEntry] = []
+        docs: list[Any] = []
+        waiting: list[tuple[asyncio.Future[Response], Validated]] = []
+        for body, login, group, version, operation, fut in batch:
+            try:
+                v = self._admit(body, login, group, version, operation)
+                news.append(NewEntry(views.new_uuid(), self._entry(login, group.code, operation, version, v)))
+            except ApiError as err:
+                fut.set_result(self._atol_error(err))
+                continue
+            except Exception as exc:  # a bug must fail its own request (500), not the others of the batch
+                fut.set_exception(exc)
+                continue
+            docs.append(v.document)
+            waiting.append((fut, v))
+        if not news:
+            return
+
+        def answer(got: list[Accepted] | BaseException) -> None:
+            for k, (fut, v) in enumerate(waiting):
+                if not fut.done():
+                    fut.set_result(self._accepted_atol(got if isinstance(got, BaseException) else got[k], v))
+
+        assert self.writer is not None
+        self.writer.submit(news, docs, answer)
+
+    def _admit(self, body: bytes, login: str, group: Group, version: int, operation: str) -> Validated:
+        """Validation, the group's capabilities and its admission gate, in the order the module rules give."""
+        tenant = self.model.tenants[login]
         try:
             v = validate(
-                req.body,
+                body,
                 version=version,
                 operation=operation,
-                group_inn=self.model.tenants[login].inn,
+                group_inn=tenant.inn,
                 group_ffd=group.ffd,
-                group_sno=self.model.tenants[login].tax_systems,
+                group_sno=tenant.tax_systems,
             )
         except RequestInvalid as exc:
             self.stats["rejected"] += 1
@@ -454,35 +504,25 @@ class Service:
             raise ApiError(
                 1, gate[1], http=503, symbol=gate[2], retryable=gate[2] != "no_capable_register", retry_after=gate[0]
             )
-        uuid = views.new_uuid()
-        entry = self._entry(login, group.code, operation, version, v)
-        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        return v
 
-        def answer(got: list[Accepted] | BaseException) -> None:
-            if fut.done():
-                return
-            if isinstance(got, BaseException):
-                fut.set_result(self._atol_error(_stored_error(got)))
-                return
-            a = got[0]
-            if a.duplicate:
-                fut.set_result(self._duplicate_atol(a.uuid, bytes.fromhex(v.payload_hash), a))
-                return
-            self.stats["accepted"] += 1
-            body: dict[str, Any] = {
-                "uuid": views.uuid_str(a.uuid),
-                "timestamp": views.atol_time(self.clock()),
-                "error": None,
-                "status": "wait",
-            }
-            warnings = _warnings(v)
-            if warnings:
-                body["warnings"] = warnings
-            fut.set_result(Response.json(body))
-
-        assert self.writer is not None
-        self.writer.submit([NewEntry(uuid, entry)], [v.document], answer)
-        return fut
+    def _accepted_atol(self, a: Accepted | BaseException, v: Validated) -> Response:
+        """The answer to a journaled registration: ``wait`` with its uuid, or 33 for a repeat, or the error."""
+        if isinstance(a, BaseException):
+            return self._atol_error(_stored_error(a))
+        if a.duplicate:
+            return self._duplicate_atol(a.uuid, bytes.fromhex(v.payload_hash), a)
+        self.stats["accepted"] += 1
+        body: dict[str, Any] = {
+            "uuid": views.uuid_str(a.uuid),
+            "timestamp": views.atol_time(self.clock()),
+            "error": None,
+            "status": "wait",
+        }
+        warnings = _warnings(v)
+        if warnings:
+            body["warnings"] = warnings
+        return Response.json(body)
 
     def _entry(self, login: str, group: str, operation: str, api: int, v: Any) -> Entry:
         return Entry(
