@@ -499,11 +499,32 @@ def test_callbacks_are_signed_and_retried(api: Client) -> None:
         thread.join()
 
 
+def _registered(metrics: str, status: int) -> int:
+    """The sum of ``fiscal_http_requests_total`` for ATOL registrations answered with ``status``."""
+    total = 0
+    for line in metrics.splitlines():
+        if line.startswith("fiscal_http_requests_total{") and f'route="atol_register",status="{status}"' in line:
+            total += int(line.rsplit(" ", 1)[1])
+    return total
+
+
 def test_metrics_and_openapi(api: Client) -> None:
     status, data, headers = api.request("GET", "/metrics")
     text = data.decode()
     assert status == 200 and headers["content-type"].startswith("text/plain")
     assert "fiscal_http_requests_total" in text and "fiscal_drive_fill_ratio" in text
+    # Every answered request is counted by route class and status, and its latency lands in the histogram.
+    before_ok, before_bad = _registered(text, 200), _registered(text, 400)
+    api.login("v4")
+    for _ in range(3):
+        assert api.post("/possystem/v4/sandbox-v4/sell", sell("v4"))[0] == 200
+    assert api.post("/possystem/v4/sandbox-v4/sell", sell("v4", total=-1))[0] == 400
+    text = api.request("GET", "/metrics")[1].decode()
+    assert (_registered(text, 200), _registered(text, 400)) == (before_ok + 3, before_bad + 1)
+    count = [
+        ln for ln in text.splitlines() if ln.startswith("fiscal_http_request_seconds_count{") and "atol_register" in ln
+    ]
+    assert count and int(count[0].rsplit(" ", 1)[1]) >= 4
     assert "fiscal_ofd_unsent_documents" in text and 'queue="journal_pending"' in text
     status, doc = api.get("/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")

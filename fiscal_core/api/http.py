@@ -68,11 +68,15 @@ log = logging.getLogger(__name__)
 JSON_CONTENT_TYPE: Final = "application/json; charset=utf-8"
 
 
+_perf_counter = time.perf_counter
+
+
 class Request:
     """One parsed request. ``headers`` has lower-case names, repeated headers joined with ", "; ``query`` keeps
-    the first value of each key; ``path`` and ``query`` are URL-decoded; ``remote`` is the peer's address."""
+    the first value of each key; ``path`` and ``query`` are URL-decoded; ``remote`` is the peer's address;
+    ``at`` is when its last byte was parsed (``time.perf_counter``), for the latency the server reports."""
 
-    __slots__ = ("body", "headers", "http_version", "keep_alive", "method", "path", "query", "remote")
+    __slots__ = ("at", "body", "headers", "http_version", "keep_alive", "method", "path", "query", "remote")
 
     def __init__(
         self,
@@ -93,6 +97,7 @@ class Request:
         self.keep_alive = keep_alive
         self.remote = remote
         self.http_version = http_version
+        self.at = _perf_counter()
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path} HTTP/{self.http_version} {len(self.body)} B from {self.remote}>"

@@ -11,13 +11,17 @@ Rules
 from __future__ import annotations
 
 import bisect
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from fiscal_core.api.http import Request, Response
     from fiscal_core.api.service import Service
 
 __all__ = ["RequestStats", "render", "route_class"]
 
+_perf_counter = time.perf_counter
+_ROUTES: dict[str, str] = {}  #: path -> route class, for the paths seen most (bounded: report paths carry uuids)
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -42,8 +46,17 @@ class RequestStats:
         self.hist: dict[str, list[int]] = {}
         self.sums: dict[str, float] = {}
 
+    def done(self, req: Request | None, resp: Response) -> None:
+        """The HTTP server's ``on_request_done`` hook: a request answered (``None``: refused while parsing)."""
+        if req is not None:
+            self.observe(req.path, resp.status, _perf_counter() - req.at)
+
     def observe(self, path: str, status: int, seconds: float) -> None:
-        route = route_class(path)
+        route = _ROUTES.get(path)
+        if route is None:
+            route = route_class(path)
+            if len(_ROUTES) < 1024:
+                _ROUTES[path] = route
         key = (route, status)
         self.counts[key] = self.counts.get(key, 0) + 1
         h = self.hist.get(route)

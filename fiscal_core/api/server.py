@@ -14,21 +14,18 @@ Rules
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import ssl as _ssl
 import sys
-import time
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import uvloop
 
 from fiscal_core import gctune
-from fiscal_core.api.http import HttpServer, Limits, Request, Response, bind_socket
+from fiscal_core.api.http import HttpServer, Limits, bind_socket
 from fiscal_core.api.intake import release_gil_in_lmdb
 from fiscal_core.api.metrics import RequestStats
 from fiscal_core.api.service import Service, ServiceSettings
@@ -78,31 +75,6 @@ def _ssl_context(cfg: ServeConfig) -> _ssl.SSLContext | None:
     return ctx
 
 
-def _timed(svc: Service, stats: RequestStats) -> Any:
-    """The service's handler, with each request's time observed for /metrics."""
-    handle = svc.handle
-    observe = stats.observe
-    clock = time.perf_counter
-
-    def handler(req: Request) -> Any:
-        t0 = clock()
-        resp = handle(req)
-        if type(resp) is Response:
-            observe(req.path, resp.status, clock() - t0)
-            return resp
-        # The service answers with futures (completed after the journal commit) or coroutines.
-        fut = resp if isinstance(resp, asyncio.Future) else asyncio.ensure_future(cast(Awaitable[Response], resp))
-
-        def done(f: asyncio.Future[Response]) -> None:
-            if not f.cancelled() and f.exception() is None:
-                observe(req.path, f.result().status, clock() - t0)
-
-        fut.add_done_callback(done)
-        return fut
-
-    return handler
-
-
 def main_worker(index: int, cfg: ServeConfig) -> None:
     """One worker process: the service and its HTTP server on one uvloop loop, until SIGTERM/SIGINT."""
 
@@ -115,7 +87,7 @@ def main_worker(index: int, cfg: ServeConfig) -> None:
         gctune.tune()  # after start-up: the fleet and the drives' state leave the collector's view
         stats = RequestStats()
         svc.request_stats = stats  # type: ignore[attr-defined]
-        server = HttpServer(_timed(svc, stats), limits=cfg.limits)
+        server = HttpServer(svc.handle, limits=cfg.limits, on_request_done=stats.done)
         sock = bind_socket(cfg.host, cfg.port)
         log.info("worker %d serving on %s:%d", index, cfg.host, sock.getsockname()[1])
         try:
