@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 from fiscal_core import samples
+from fiscal_core.api import views
 from fiscal_core.api.intake import Entry, Intake, NewEntry, Outcome
 from fiscal_core.api.pipeline import Pipeline, decode_document
 from fiscal_core.drive.archive import verify
@@ -219,7 +220,6 @@ def test_gates_are_published_for_owned_groups(tmp_path: pathlib.Path, n: int) ->
 def test_new_uuids_are_version_7_ordered_and_unique(monkeypatch: pytest.MonkeyPatch) -> None:
     """The journal's keys: RFC 9562 version 7, rising within a process even when the clock steps back or
     4,096+ uuids share a millisecond, and the millisecond they carry is the clock's (or just after it)."""
-    from fiscal_core.api import views
 
     now = [1_790_000_000_000_000_000]
     monkeypatch.setattr(views.time, "time_ns", lambda: now[0])
@@ -236,3 +236,18 @@ def test_new_uuids_are_version_7_ordered_and_unique(monkeypatch: pytest.MonkeyPa
     assert ms[0] == 1_790_000_000_000 and ms[4999] == 1_790_000_000_001
     assert ms[5000] == ms[4999]  # stepped back: stays on the last millisecond used
     assert ms[-1] == 1_790_000_000_000 + 55_000
+
+
+def test_uuid_str_is_the_canonical_form_of_any_16_bytes() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.binary(min_size=16, max_size=16))
+    def check(raw: bytes) -> None:
+        assert views.uuid_str(raw) == str(uuidlib.UUID(bytes=raw))
+        assert uuidlib.UUID(views.uuid_str(raw)).bytes == raw
+
+    check()
+    for wrong in (b"", b"\x00" * 15, b"\x00" * 17):
+        with pytest.raises(ValueError):
+            views.uuid_str(wrong)

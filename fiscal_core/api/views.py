@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-import uuid as uuidlib
 from typing import Any
 
 from fiscal_core.api.intake import Entry, Outcome
@@ -40,7 +39,12 @@ ATOL_TIME = "%d.%m.%Y %H:%M:%S"
 
 
 def uuid_str(raw: bytes) -> str:
-    return str(uuidlib.UUID(bytes=raw))
+    """A uuid's 16 bytes in the canonical 8-4-4-4-12 form (``str(uuid.UUID(bytes=raw))``, without building the
+    object: this runs for every answer on the event loop)."""
+    if len(raw) != 16:
+        raise ValueError(f"a uuid has 16 bytes, not {len(raw)}")
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _last_second = [-1, ""]
