@@ -304,6 +304,22 @@ def test_sign_in_sessions_and_redirects(server: Server) -> None:
         c.close()
 
 
+def test_wrong_passwords_in_the_sign_in_form_are_throttled(server: Server) -> None:
+    b = Browserless(server.port)
+    for _ in range(5):  # ServiceSettings.sign_in_failures: a login from one address
+        assert b.sign_in("dash-guess", "wrong") == 401
+    token = re.search(r'name="pre" value="([^"]+)"', b.get("/ui/login")[1])
+    assert token is not None
+    status, page, headers = b.request(
+        "POST", "/ui/login", {"pre": token.group(1), "login": "dash-guess", "password": "wrong again"}
+    )
+    assert status == 429 and 1 <= int(headers["retry-after"]) <= 60
+    assert "Слишком много неудачных попыток" in page
+    # The tenant itself still signs in from this address.
+    assert b.sign_in("sandbox", "sandbox") == 303
+    b.close()
+
+
 def test_csrf_and_origin_are_checked_on_every_post(server: Server) -> None:
     b = _signed_in(server)
     form = {"group": "sandbox-v4", "operation": "sell", "external_id": "csrf-1"}

@@ -110,15 +110,21 @@ def document() -> dict[str, Any]:
     }
     components["PlanRequest"] = {"type": "object", "description": "see fiscal-core plan --help"}
     errors = {"400": "validation / duplicate (ATOL 32/33)", "401": "token (10/11/20/21)", "503": "overloaded"}
+    sign_in = {
+        "200": "the token",
+        "401": "wrong login or password (12)",
+        "429": "too many failed sign-ins: Retry-After seconds (api/login_guard.py)",
+    }
     paths: dict[str, Any] = {}
     for v in ("v4", "v5"):
         base = f"/possystem/{v}"
         paths[f"{base}/getToken"] = {
-            "post": _op("Get a 24-hour token", body="TokenRequest", auth=False, tags=["ATOL"]),
+            "post": _op("Get a 24-hour token", body="TokenRequest", auth=False, responses=sign_in, tags=["ATOL"]),
             "get": _op(
                 "Get a 24-hour token",
                 params=[_query("login", "login", required=True), _query("pass", "password", required=True)],
                 auth=False,
+                responses=sign_in,
                 tags=["ATOL"],
             ),
         }
@@ -138,7 +144,9 @@ def document() -> dict[str, Any]:
                 "parameters": [_path_param("group_code", "group"), _path_param("uuid", "receipt uuid")],
             }
         }
-    paths["/api/v1/token"] = {"post": _op("Get a token (as getToken)", body="TokenRequest", auth=False, tags=["bulk"])}
+    paths["/api/v1/token"] = {
+        "post": _op("Get a token (as getToken)", body="TokenRequest", auth=False, responses=sign_in, tags=["bulk"])
+    }
     paths["/api/v1/receipts"] = {
         "post": _op("Submit up to 10,000 receipts; a result per item", body="BulkRequest", tags=["bulk"])
     }

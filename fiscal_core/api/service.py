@@ -16,6 +16,8 @@ Rules
   ``wait``. Nothing is stored before the journal; a 4xx stores nothing.
 - A token reaches only its own tenant's groups and receipts: a uuid of another tenant is "not found" (30),
   never "forbidden", so existence does not leak.
+- Failed sign-ins (``getToken``, the dashboard's form) are throttled per (login, address) and per address
+  (:mod:`fiscal_core.api.login_guard`): a locked sign-in is answered 429 + Retry-After before any scrypt runs.
 - Per-tenant rate limit: a token bucket per tenant in each worker (``rate_limit`` requests/s, burst 2 s);
   beyond it 429 + Retry-After. Bulk requests count their receipts.
 - Errors on ATOL endpoints are ATOL's ``{error_id, code, text, type}`` plus ``retryable`` and, for validation,
@@ -43,6 +45,7 @@ from fiscal_core.api.callbacks import CallbackRunner
 from fiscal_core.api.http import Request, Response
 from fiscal_core.api.intake import Accepted, Entry, Intake, IntakeFull, NewEntry, document_sums
 from fiscal_core.api.journal import JournalWriter
+from fiscal_core.api.login_guard import LoginGuard
 from fiscal_core.api.ofd_link import OfdLink
 from fiscal_core.api.pipeline import Pipeline
 from fiscal_core.api.tokens import TokenExpired, TokenInvalid, Tokens, load_key
@@ -69,6 +72,9 @@ class ServiceSettings:
     fleet: FleetSettings | None = None
     model_refresh_s: float = 5.0
     ofd: str = "embedded"  #: "embedded", "none" or HOST:PORT (see fiscal_core.api.ofd_link)
+    sign_in_failures: int = 5  #: wrong passwords of one login from one address before a lockout (login_guard)
+    sign_in_address_failures: int = 50  #: wrong passwords from one address, any logins, before a lockout
+    sign_in_lockout_s: float = 60.0  #: the first lockout; each further one within 15 minutes doubles, up to 1 h
 
 
 class _Bucket:
@@ -138,6 +144,11 @@ class Service:
         self._identity: dict[str, Any] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._auth_cache: dict[tuple[str, bytes], str] = {}
+        self.login_guard = LoginGuard(  #: failed sign-ins (getToken and the dashboard), see login_guard
+            max_failures=self.settings.sign_in_failures,
+            max_address_failures=self.settings.sign_in_address_failures,
+            lockout_s=self.settings.sign_in_lockout_s,
+        )
         self._gates: dict[str, tuple[int, str, str]] = {}
         self._gates_at = 0.0
         self._feed_waiters: list[asyncio.Future[None]] = []
@@ -367,13 +378,36 @@ class Service:
         key = (login, hashlib.sha256(password.encode()).digest())
         if self._auth_cache.get(key) == login:
             return self._token_response(login)
+        self.check_sign_in(login, req.remote)
         loop = asyncio.get_running_loop()
         model = self._fresh_model()
         fut = loop.run_in_executor(None, model.authenticate, login, password)
-        return self._after_auth(fut, key, login)
+        return self._after_auth(fut, key, login, req.remote)
 
-    async def _after_auth(self, fut: Awaitable[Any], key: tuple[str, bytes], login: str) -> Response:
+    def check_sign_in(self, login: str, address: str) -> None:
+        """Refuse (429 + Retry-After) a sign-in from a throttled address or (login, address), before any
+        password check runs."""
+        wait = self.login_guard.retry_after(login, address, self.clock())
+        if wait is not None:
+            raise ApiError(
+                1,
+                f"слишком много неудачных попыток входа: повторите через {wait} с",
+                http=429,
+                symbol="SignInThrottled",
+                retryable=True,
+                retry_after=wait,
+            )
+
+    def signed_in(self, login: str, address: str, ok: bool) -> None:
+        """Record the outcome of a password check for the throttle."""
+        if ok:
+            self.login_guard.succeeded(login, address)
+        else:
+            self.login_guard.failed(login, address, self.clock())
+
+    async def _after_auth(self, fut: Awaitable[Any], key: tuple[str, bytes], login: str, address: str) -> Response:
         tenant = await fut
+        self.signed_in(login, address, tenant is not None)
         if tenant is None:
             return self._atol_error(ApiError(12, "Неверный логин или пароль"))
         self._auth_cache[key] = login

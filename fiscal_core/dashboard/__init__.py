@@ -138,12 +138,18 @@ def _login(svc: Service, req: Request, st: core.State) -> Response | Awaitable[R
     model = svc._fresh_model()
     if not login or not password:
         return _login_failed(st, next_path, login)
+    wait = svc.login_guard.retry_after(login, req.remote, svc.clock())
+    if wait is not None:  # throttled: no password check at all (see fiscal_core.api.login_guard)
+        return _login_failed(st, next_path, login, wait)
     fut = asyncio.get_running_loop().run_in_executor(None, model.authenticate, login, password)
-    return _after_login(svc, st, fut, login, next_path)
+    return _after_login(svc, st, fut, login, next_path, req.remote)
 
 
-async def _after_login(svc: Service, st: core.State, fut: Awaitable[object], login: str, next_path: str) -> Response:
+async def _after_login(
+    svc: Service, st: core.State, fut: Awaitable[object], login: str, next_path: str, address: str
+) -> Response:
     tenant = await fut
+    svc.signed_in(login, address, tenant is not None)
     if tenant is None:
         return _login_failed(st, next_path, login)
     password_hash = svc._fresh_model().tenants[login].password
@@ -153,7 +159,10 @@ async def _after_login(svc: Service, st: core.State, fut: Awaitable[object], log
     )
 
 
-def _login_failed(st: core.State, next_path: str, login: str) -> Response:
+def _login_failed(st: core.State, next_path: str, login: str, retry_after: int | None = None) -> Response:
     value, token = st.sessions.pre()
-    doc = _login_form(token, next_path, "Неверный логин или пароль", login)
-    return html(doc, 401, (st.sessions.cookie(PRE_COOKIE, value, 3600),))
+    cookie = st.sessions.cookie(PRE_COOKIE, value, 3600)
+    if retry_after is not None:
+        text = f"Слишком много неудачных попыток входа: повторите через {retry_after} с"
+        return html(_login_form(token, next_path, text, login), 429, (cookie, ("Retry-After", str(retry_after))))
+    return html(_login_form(token, next_path, "Неверный логин или пароль", login), 401, (cookie,))

@@ -11,7 +11,6 @@ Rules
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import urllib.parse
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ __all__ = [
     "html",
     "not_found",
     "parse_form",
-    "ready",
     "redirect",
     "state",
 ]
@@ -95,14 +93,6 @@ class Ctx:
 
 def html(doc: str, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> Response:
     return Response(status, doc.encode(), HTML, SECURITY_HEADERS + headers)
-
-
-def ready(resp: Response) -> asyncio.Future[Response]:
-    """``resp`` as a completed future: a StreamResponse must reach the HTTP layer through an awaitable (the
-    metrics wrapper in api/server.py passes plain Responses straight through as complete bodies)."""
-    fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-    fut.set_result(resp)
-    return fut
 
 
 def redirect(location: str, headers: tuple[tuple[str, str], ...] = ()) -> Response:

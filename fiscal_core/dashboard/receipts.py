@@ -33,7 +33,7 @@ import segno
 from fiscal_core.api import views
 from fiscal_core.api.http import Response, StreamResponse
 from fiscal_core.api.intake import Entry, Outcome
-from fiscal_core.dashboard.core import Ctx, day_range, not_found, ready
+from fiscal_core.dashboard.core import Ctx, day_range, not_found
 from fiscal_core.dashboard.html import (
     MSK,
     OPERATION_NAMES,
@@ -440,5 +440,5 @@ def export(ctx: Ctx, fmt: str) -> Response | Awaitable[Response]:
     disposition = ("Content-Disposition", f'attachment; filename="receipts-{stamp}.{fmt}"')
     headers = (disposition, ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"))
     if fmt == "csv":
-        return ready(StreamResponse(200, _csv_chunks(ctx, f), "text/csv; charset=utf-8", headers))
-    return ready(StreamResponse(200, _json_chunks(ctx, f), "application/json; charset=utf-8", headers))
+        return StreamResponse(200, _csv_chunks(ctx, f), "text/csv; charset=utf-8", headers)
+    return StreamResponse(200, _json_chunks(ctx, f), "application/json; charset=utf-8", headers)

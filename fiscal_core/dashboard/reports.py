@@ -23,7 +23,7 @@ import msgspec
 
 from fiscal_core.api.http import Response, StreamResponse
 from fiscal_core.api.intake import RECEIPT_ROW, AggRow
-from fiscal_core.dashboard.core import Ctx, day_range, not_found, ready
+from fiscal_core.dashboard.core import Ctx, day_range, not_found
 from fiscal_core.dashboard.html import KIND_NAMES, MSK, VAT_NAMES, esc, money, table, url
 
 __all__ = ["export", "report_rows", "reports_page"]
@@ -197,5 +197,5 @@ def export(ctx: Ctx, fmt: str) -> Response | Awaitable[Response]:
     headers = (("Content-Disposition", f'attachment; filename="{name}"'), ("Cache-Control", "no-store"),
                ("X-Content-Type-Options", "nosniff"))  # fmt: skip
     if fmt == "csv":
-        return ready(StreamResponse(200, _csv_chunks(ctx, q), "text/csv; charset=utf-8", headers))
-    return ready(StreamResponse(200, _json_chunks(ctx, q), "application/json; charset=utf-8", headers))
+        return StreamResponse(200, _csv_chunks(ctx, q), "text/csv; charset=utf-8", headers)
+    return StreamResponse(200, _json_chunks(ctx, q), "application/json; charset=utf-8", headers)
