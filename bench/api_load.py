@@ -9,6 +9,7 @@ keep-alive connections and follows the change feed until every receipt is ``done
 - accepted/s: receipts journaled (answered) per second of the push;
 - fiscalized/s: receipts ``done`` per second, from the first request sent to the last receipt done;
 - accepted → done latency p50/p99 (server timestamps ``accepted_at`` → ``finished_at`` from the feed);
+- the server's CPU per receipt by thread (event loop, journal writer, pipeline; from /metrics);
 ``--rate R`` paces the push at R receipts/s (e.g. 70 % of the measured peak) for the latency figure.
 """
 
@@ -28,6 +29,8 @@ import tempfile
 import threading
 import time
 from typing import Any
+
+from server_cpu import cpu_per_item, scrape
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAMES = ["Молоко «Домик в деревне» 3,2%", "Хлеб Бородинский", "Сыр Российский 45%", "Кофе молотый 250 г",
@@ -126,6 +129,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     lock = threading.Lock()
     accepted = [0]
     errors: list[str] = []
+    cpu0 = scrape(args.port)
     t0 = time.perf_counter()
     pace = args.batch / args.rate if args.rate else 0.0
     next_at = [t0]
@@ -173,6 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not page["results"] and time.perf_counter() - t_pushed > 600:
             break
     t_done = time.perf_counter()
+    cpu = cpu_per_item(cpu0, scrape(args.port), done)
     lat.sort()
     conn.close()
     return {
@@ -188,6 +193,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "fiscalized_per_s": round(done / (t_done - t0)),
         "accepted_to_done_p50_ms": round(1000 * lat[len(lat) // 2], 1) if lat else None,
         "accepted_to_done_p99_ms": round(1000 * lat[int(len(lat) * 0.99)], 1) if lat else None,
+        "cpu_us_per_receipt": cpu,
     }
 
 

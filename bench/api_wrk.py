@@ -5,7 +5,8 @@
 Starts the server pinned to core 0 (``taskset -c 0``, one worker, durable journal, fiscalization on) on a fresh
 data directory, gets a token, and runs wrk pinned to core 1 with ``load/wrk/atol_sell.lua`` (each request a
 unique external_id spliced into a fixed body, so the client spends no CPU on JSON). Then it runs again paced
-at 70 % of the measured peak (``FC_DELAY_MS`` per connection) and reports the latency percentiles there.
+at 70 % of the measured peak (``FC_DELAY_MS`` per connection) and reports the latency percentiles there. The
+server's CPU per request at the peak is reported by thread (event loop, journal writer, pipeline; /metrics).
 Needs wrk (Debian: ``apt-get install wrk``).
 """
 
@@ -24,6 +25,8 @@ import sys
 import tempfile
 import time
 from typing import Any
+
+from server_cpu import cpu_per_item, scrape
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BODIES = {
@@ -106,7 +109,9 @@ def main() -> None:
                 time.sleep(0.05)
         path = f"/possystem/{args.version}/sandbox-{args.version}/sell"
         wrk(args.port, token, body, path, 16, 2)  # warm-up
+        cpu0 = scrape(args.port)
         peak = wrk(args.port, token, body, path, args.connections, args.duration)
+        peak_cpu = cpu_per_item(cpu0, scrape(args.port), peak["requests"])
         rate70 = 0.7 * peak["rps"]
         # Each connection pauses 20 ms before each request; its rate is 1 / (pause + latency), so the number of
         # connections is calibrated with a short run to land near 70 % of the peak.
@@ -129,6 +134,7 @@ def main() -> None:
         "peak_p50_ms": peak["p50_us"] / 1000,
         "peak_p99_ms": peak["p99_us"] / 1000,
         "peak_non2xx": peak["non2xx"],
+        "peak_cpu_us_per_request": peak_cpu,
         "paced_target_rps": round(rate70),
         "paced_rps": paced["rps"],
         "paced_connections": conns,

@@ -521,6 +521,13 @@ def test_metrics_and_openapi(api: Client) -> None:
     assert api.post("/possystem/v4/sandbox-v4/sell", sell("v4", total=-1))[0] == 400
     text = api.request("GET", "/metrics")[1].decode()
     assert (_registered(text, 200), _registered(text, 400)) == (before_ok + 3, before_bad + 1)
+    # Where the worker's CPU goes, by thread (Linux /proc): the loop, the journal writer and the pipeline.
+    cpu = {
+        ln.split('thread="')[1].split('"')[0]: float(ln.rsplit(" ", 1)[1])
+        for ln in text.splitlines()
+        if ln.startswith("fiscal_thread_cpu_seconds_total{")
+    }
+    assert {"MainThread", "journal-writer", "fiscal-pipeline"} <= set(cpu) and cpu["MainThread"] > 0, cpu
     count = [
         ln for ln in text.splitlines() if ln.startswith("fiscal_http_request_seconds_count{") and "atol_register" in ln
     ]

@@ -6,11 +6,17 @@ Rules
 - Queue lengths (journal writer backlog, receipts in the fleet, pending in the journal), per-register
   throughput, drive fill and OFD backlog come from the pipeline's last health snapshot (≤ 100 ms old).
 - Route classes, not raw paths (a uuid per path would explode the label set).
+- CPU seconds per thread of the worker (event loop, journal writer, fiscal pipeline, OFD sender, executor), from
+  ``/proc/self/task/<tid>/stat`` (Linux; absent elsewhere): where a core goes, without a profiler. Threads of one
+  name (the executor's) add up.
 """
 
 from __future__ import annotations
 
 import bisect
+import os
+import re
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -67,6 +73,30 @@ class RequestStats:
         self.sums[route] += seconds
 
 
+_NUMBERED = re.compile(r"-\d+(_\d+)?$")
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process's live Python threads, by thread name (the
+    event loop is ``MainThread``); empty where ``/proc`` is not there."""
+    out: dict[str, float] = {}
+    for t in threading.enumerate():
+        tid = t.native_id
+        if tid is None:
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # Fields after the ")" that closes the command name: state is field 3, utime 14 and stime 15.
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        name = _NUMBERED.sub("", t.name.split(" (")[0])  # "ThreadPoolExecutor-0_3" -> "ThreadPoolExecutor"
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
+    return out
+
+
 def render(svc: Service) -> str:
     w = f'worker="{svc.worker}"'
     out: list[str] = []
@@ -97,6 +127,12 @@ def render(svc: Service) -> str:
         add(f"fiscal_journal_commits_total{{{w}}} {writer.commits}")
         add("# TYPE fiscal_journal_commit_seconds_total counter")
         add(f"fiscal_journal_commit_seconds_total{{{w}}} {writer.commit_seconds:.6f}")
+    cpu = thread_cpu()
+    if cpu:
+        add("# HELP fiscal_thread_cpu_seconds_total CPU time (user + system) of each thread of the worker.")
+        add("# TYPE fiscal_thread_cpu_seconds_total counter")
+        for name, seconds in sorted(cpu.items()):
+            add(f'fiscal_thread_cpu_seconds_total{{{w},thread="{name}"}} {seconds:.2f}')
     add("# HELP fiscal_sign_in_throttled_total Sign-ins refused without a password check (too many failures).")
     add("# TYPE fiscal_sign_in_throttled_total counter")
     add(f"fiscal_sign_in_throttled_total{{{w}}} {svc.login_guard.refused}")
