@@ -17,6 +17,7 @@ import http.server
 import json
 import pathlib
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -312,6 +313,53 @@ def test_duplicate_external_id_returns_the_original_uuid_with_code_33(api: Clien
     changed["receipt"]["client"] = {"email": "other@example.com"}
     status, got = api.post("/possystem/v5/sandbox-v5/sell", changed)
     assert status == 400 and got["uuid"] == uuid and got["payload_differs"] is True
+
+
+def _read_responses(sock: socket.socket, n: int) -> list[tuple[int, dict[str, Any]]]:
+    """``n`` HTTP/1.1 responses with Content-Length bodies, read off a raw socket in order."""
+    buf = b""
+    out: list[tuple[int, dict[str, Any]]] = []
+    while len(out) < n:
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = buf[:head_end].decode("latin-1")
+            length = int(re.search(r"(?im)^content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+            if len(buf) >= head_end + 4 + length:
+                body = buf[head_end + 4 : head_end + 4 + length]
+                out.append((int(head.split(" ", 2)[1]), json.loads(body)))
+                buf = buf[head_end + 4 + length :]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed the connection after {len(out)} responses"
+        buf += chunk
+    return out
+
+
+def test_pipelined_registrations_in_one_write_are_answered_in_order_each_on_its_own(api: Client) -> None:
+    """Requests that arrive together are validated and journaled together (one loop iteration, one journal
+    unit); each still gets its own answer, in request order: a valid one ``wait``, an invalid one 32 with its
+    field, a repeat of the first (same external_id, same batch) 33 with the first's uuid."""
+    token = api.login("v4")
+    first = sell("v4")
+    bad = sell("v4", total=-5)
+    other = sell("v4")
+    bodies = [first, bad, copy.deepcopy(first), other]
+    raw = b"".join(
+        b"POST /possystem/v4/sandbox-v4/sell HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Token: %s\r\nContent-Length: %d\r\n\r\n%s" % (token.encode(), len(b), b)
+        for b in (json.dumps(x, ensure_ascii=False).encode() for x in bodies)
+    )
+    with socket.create_connection(("127.0.0.1", api.port), timeout=30) as sock:
+        sock.sendall(raw)
+        answers = _read_responses(sock, len(bodies))
+    (s1, a1), (s2, a2), (s3, a3), (s4, a4) = answers
+    assert s1 == 200 and a1["status"] == "wait" and a1["error"] is None
+    assert s2 == 400 and a2["error"]["code"] == 32
+    assert any(f["path"] == "receipt.total" for f in a2["error"]["fields"]), a2
+    assert s3 == 400 and a3["error"]["code"] == 33 and a3["uuid"] == a1["uuid"] and a3["payload_differs"] is False
+    assert s4 == 200 and a4["status"] == "wait" and a4["uuid"] != a1["uuid"]
+    for a in (a1, a4):
+        assert api.wait_done("v4", "sandbox-v4", a["uuid"])["status"] == "done"
 
 
 def atol_error(status: int, body: Any, code: int, http_status: int) -> dict[str, Any]:
