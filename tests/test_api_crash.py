@@ -14,10 +14,12 @@ is sent again after the restart, as any client would (idempotency makes that saf
 from __future__ import annotations
 
 import copy
+import http.client
 import os
 import pathlib
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -166,3 +168,71 @@ def test_sigkill_under_bulk_load_loses_and_duplicates_nothing(tmp_path: pathlib.
 def _receipt_counts(text: str) -> list[str]:
     """The receipt counts of ``drive verify`` output lines (``…; form 3: N)…``)."""
     return re.findall(r"form 3: (\d+)", text)
+
+
+def _atol(ext: str) -> dict[str, Any]:
+    """An ATOL v4 ``sell`` body for the sandbox-v4 group."""
+    body = receipt(ext, "sandbox-v4")
+    del body["group_code"], body["operation"]
+    return body
+
+
+def test_sigterm_under_single_post_load_answers_or_keeps_every_request(tmp_path: pathlib.Path) -> None:
+    """A graceful stop while ATOL single POSTs stream in (they are validated and journaled per loop iteration):
+    the server exits 0; every request answered ``wait`` is journaled and ends ``done`` after a restart, and its
+    repeat answers 33 with the same uuid; a request whose answer never came is safe to send again (33 if it was
+    journaled, a new ``wait`` if not); nothing is answered 5xx."""
+    data = tmp_path / "data"
+    srv = Server(data).start()
+    probe = srv.client()
+    token = probe.login("v4")
+    probe.close()
+    acked: dict[str, str] = {}
+    unanswered: list[dict[str, Any]] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def push(worker: int) -> None:
+        c = Client(srv.port, token)
+        n = 0
+        try:
+            while not stop.is_set():
+                n += 1
+                body = _atol(f"term-{worker}-{n}")
+                try:
+                    status, got = c.post("/possystem/v4/sandbox-v4/sell", body)
+                except (OSError, ValueError, http.client.HTTPException):
+                    with lock:
+                        unanswered.append(body)
+                    return
+                with lock:
+                    statuses.append(status)
+                    if status == 200:
+                        acked[body["external_id"]] = got["uuid"]
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=push, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    assert srv.stop(signal.SIGTERM) == 0, srv.log.read_text()[-3000:]
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert acked and set(statuses) == {200}, sorted(set(statuses))
+    with Server(data) as again:
+        c = again.client()
+        c.login("v4")
+        for ext, uuid in acked.items():
+            assert c.wait_done("v4", "sandbox-v4", uuid)["status"] == "done"
+            body = _atol(ext)
+            status, got = c.post("/possystem/v4/sandbox-v4/sell", body)
+            assert status == 400 and got["error"]["code"] == 33 and got["uuid"] == uuid
+        for body in unanswered:
+            status, got = c.post("/possystem/v4/sandbox-v4/sell", body)
+            assert status == 200 or (status == 400 and got["error"]["code"] == 33), got
+            assert c.wait_done("v4", "sandbox-v4", got["uuid"])["status"] == "done"
+        c.close()
+    print(f"SIGTERM under load: {len(acked)} answered wait and done after the restart, {len(unanswered)} unanswered")
