@@ -476,11 +476,12 @@ class Service:
         # Validation is deferred to the end of this loop iteration, where every request that arrived in it is
         # validated back to back (see _register_batch): one warm pass over the validator's code and data instead
         # of a cache-cold one per request between socket reads, and one journal hand-off for all of them.
-        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Response] = loop.create_future()
         batch = self._batch
         batch.append((req.body, login, group, version, operation, fut))
         if len(batch) == 1:
-            asyncio.get_running_loop().call_soon(self._register_batch)
+            loop.call_soon(self._register_batch)
         return fut
 
     def _register_batch(self) -> None:
