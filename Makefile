@@ -13,7 +13,7 @@ BENCH_ARGS := -p no:cacheprovider -o python_files='bench_*.py' -o python_functio
 
 .PHONY: install serve run test bench bench-smoke bench-compare fuzz fuzz-api crash-api load-api load load-report browser-deps test-browser fuzz-asan lint clean
 
-$(STAMP): pyproject.toml setup.py fiscal_core/api/_validate_py.py $(wildcard native/*/*.pyx native/*/*.pxi native/*/*.c native/*/include/*.h native/*.py)
+$(STAMP): pyproject.toml setup.py fiscal_core/api/_validate_py.py fiscal_core/api/_fastpath_py.py fiscal_core/api/_fastpath_py.pxd $(wildcard native/*/*.pyx native/*/*.pxi native/*/*.c native/*/include/*.h native/*.py)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -46,31 +46,55 @@ seal = Extension(
 )
 
 
-def _validate_copy() -> str:
-    """The ATOL validator's twin (pure Python, the spec) copied for Cython, stamped with its source's SHA-256.
-
-    Cython compiles the very same code; ``fiscal_core.api.validate`` uses the compiled copy only when the
-    stamp matches the twin's current source (see that module).
-    """
-    src = "fiscal_core/api/_validate_py.py"
-    dst = "native/validate/_validate.py"
-    with open(src, "rb") as f:
-        source = f.read()
-    text = source.decode() + f'\n\nSOURCE_SHA256 = "{hashlib.sha256(source).hexdigest()}"\n'
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
+def _write_if_changed(path: str, text: str) -> None:
+    """Rewrite ``path`` only when its text changes, so an unchanged twin is not recompiled."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     old = None
-    if os.path.exists(dst):
-        with open(dst, encoding="utf-8") as f:
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
             old = f.read()
-    if old != text:  # rewritten only when it changed, so an unchanged twin is not recompiled
-        with open(dst, "w", encoding="utf-8") as f:
+    if old != text:
+        with open(path, "w", encoding="utf-8") as f:
             f.write(text)
-    return dst
 
 
+def _stamped_copy(module: str, sources: list[str]) -> str:
+    """A twin (pure Python) copied for Cython as ``native/validate/<name>.py``, stamped with the SHA-256 over
+    its source files; ``fiscal_core.api.validate`` uses a compiled copy only when its stamp matches the twin's
+    current sources.
+
+    ``sources`` is the ``.py`` and optionally its augmenting ``.pxd`` (C types). Cython looks for the ``.pxd``
+    of module ``a.b.c`` as ``a/b/c.pxd`` on its include path, so it goes under ``native/validate/include``.
+    """
+    digest = hashlib.sha256()
+    texts = []
+    for src in sources:
+        with open(src, "rb") as f:
+            data = f.read()
+        digest.update(data)
+        texts.append(data.decode())
+    py = f"native/validate/{module.rsplit('.', 1)[1]}.py"
+    _write_if_changed(py, texts[0] + f'\n\nSOURCE_SHA256 = "{digest.hexdigest()}"\n')
+    for text in texts[1:]:
+        _write_if_changed(f"{_PXD_ROOT}/{module.replace('.', '/')}.pxd", text)
+    return py
+
+
+_PXD_ROOT = "native/validate/include"
+
+# The ATOL validator's twin (the spec), compiled as is.
 validate = Extension(
     "fiscal_core._native._validate",
-    [_validate_copy()],
+    [_stamped_copy("fiscal_core._native._validate", ["fiscal_core/api/_validate_py.py"])],
+    extra_compile_args=[*compile_args, "-Wno-unused-function", "-Wno-unused-variable"],
+    extra_link_args=link_args,
+)
+
+# The validation fast path, with C types from its .pxd (which the annotations must not contradict: Cython
+# reads the .py's annotations as types only where the .pxd is silent, so annotation typing is off for it).
+fastpath = Extension(
+    "fiscal_core._native._fastpath",
+    [_stamped_copy("fiscal_core._native._fastpath", ["fiscal_core/api/_fastpath_py.py", "fiscal_core/api/_fastpath_py.pxd"])],
     extra_compile_args=[*compile_args, "-Wno-unused-function", "-Wno-unused-variable"],
     extra_link_args=link_args,
 )
@@ -82,6 +106,9 @@ setup(
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False},
     )
     # Plain Python compiled as is: Python's semantics kept (negative indexes, bounds checks, Python division).
-    + cythonize([validate], language_level=3),
+    + cythonize([validate], language_level=3)
+    + cythonize(
+        [fastpath], language_level=3, include_path=[_PXD_ROOT], compiler_directives={"annotation_typing": False}
+    ),
     cffi_modules=["native/build_cffi.py:ffibuilder"],
 )

@@ -5,6 +5,9 @@ Data: 64 seeded receipts per size from ``fiscal_core.samples.receipts`` (Cyrilli
 ATOL client sends. One round validates all 64 from bytes: typed decode, every field rule, the document and its
 payload hash. The API floor is 12,000 single-receipt POSTs/s on one core *including* this step, so a 1-item
 request should stay well under 83 µs here.
+
+``path``: ``validate`` is the public entry (the fast path, the spec for what it declines: v5's marked items),
+``spec`` the spec alone; ``extra_info["fast_path_share"]`` is the share of the samples the fast path took.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import pytest
 from conftest import per_item
 
 from fiscal_core import samples
-from fiscal_core.api.validate import validate
+from fiscal_core.api import validate as selector
+from fiscal_core.api.validate import validate, validate_spec
 from fiscal_core.ffd.receipt import Receipt
 
 BATCH = 64
@@ -84,19 +88,23 @@ REQUESTS = {
 }
 
 
+@pytest.mark.parametrize("path", ["validate", "spec"])
 @pytest.mark.parametrize("items", [1, 10, 100])
 @pytest.mark.parametrize("version", [4, 5])
-def bench_validate(benchmark: Any, version: int, items: int) -> None:
+def bench_validate(benchmark: Any, version: int, items: int, path: str) -> None:
     bodies = REQUESTS[(version, items)]
     ffd = "1.05" if version == 4 else "1.2"
+    check = validate if path == "validate" else validate_spec
     for body in bodies:  # every sample must be valid, or the figure would time the error path
-        validate(body, version=version, operation="sell", group_inn=INN, group_ffd=ffd)
+        check(body, version=version, operation="sell", group_inn=INN, group_ffd=ffd)
+    fast = sum(selector._fast(body, version, "sell", INN, ffd, None) is not None for body in bodies)
     benchmark.group = f"validate-{items}"
 
     def run() -> None:
         for body in bodies:
-            validate(body, version=version, operation="sell", group_inn=INN, group_ffd=ffd)
+            check(body, version=version, operation="sell", group_inn=INN, group_ffd=ffd)
 
     benchmark(run)
     per_item(benchmark, BATCH, "request")
     benchmark.extra_info["mean_bytes"] = sum(map(len, bodies)) // BATCH
+    benchmark.extra_info["fast_path_share"] = round(fast / BATCH, 2) if path == "validate" else 0

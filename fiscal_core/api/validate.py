@@ -1,8 +1,16 @@
 """ATOL v4/v5 request validation: the rules and the code are :mod:`fiscal_core.api._validate_py` (the spec).
 
+:func:`validate` first tries the fast path (:mod:`fiscal_core.api._fastpath_py`): a common receipt that the spec
+would accept without a warning is checked there on plain values and answered with the very :class:`Validated`
+the spec would give; anything else (it returns None) goes to the spec, the only source of errors and warnings.
+:func:`validate_spec` is the spec alone.
+
 ``fiscal_core._native._validate`` is that very source compiled by Cython (setup.py copies it and stamps the copy
 with the source's SHA-256): the same behaviour, about a third less CPU per request. This module picks one the
 way :mod:`fiscal_core._impl` does, and re-exports its names; ``IMPLEMENTATION`` says which.
+
+The fast path is compiled the same way (``fiscal_core._native._fastpath``, stamped over its ``.py`` and the
+``.pxd`` that gives it C types); ``FAST_IMPLEMENTATION`` says which one runs.
 
 A compiled copy whose stamp does not match the twin's source (the twin was edited and the extension not
 rebuilt: ``make install``) is never used: that is an ``ImportError`` under ``FISCAL_CORE_REQUIRE_EXTENSIONS=1``
@@ -19,6 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from fiscal_core import _impl
 
+if TYPE_CHECKING:
+    from fiscal_core.api import atol
+
 __all__ = [
     "ATOL_CALLBACK_MASK",
     "IMPLEMENTATION",
@@ -32,47 +43,62 @@ __all__ = [
     "source_digest",
     "substitute_cp866",
     "validate",
+    "validate_spec",
     "validate_token_request",
 ]
 
 _NATIVE = "fiscal_core._native._validate"
 _TWIN = "fiscal_core.api._validate_py"
+_FAST_NATIVE = "fiscal_core._native._fastpath"
+_FAST_TWIN = "fiscal_core.api._fastpath_py"
+_HERE = pathlib.Path(__file__).parent
 
 
-def source_digest() -> str:
-    """SHA-256 (hex) of the twin's source: what a matching compiled copy carries as ``SOURCE_SHA256``."""
-    return hashlib.sha256(pathlib.Path(__file__).with_name("_validate_py.py").read_bytes()).hexdigest()
+def source_digest(*names: str) -> str:
+    """SHA-256 (hex) over the twin's source files (default: the spec's): what a matching compiled copy carries
+    as ``SOURCE_SHA256`` (setup.py computes it the same way)."""
+    digest = hashlib.sha256()
+    for name in names or ("_validate_py.py",):
+        digest.update((_HERE / name).read_bytes())
+    return digest.hexdigest()
 
 
-def _matching_native() -> ModuleType | None:
-    if not _impl.native_available(_NATIVE):
+_SOURCES = {_NATIVE: ("_validate_py.py",), _FAST_NATIVE: ("_fastpath_py.py", "_fastpath_py.pxd")}
+
+
+def _matching_native(name: str = _NATIVE) -> ModuleType | None:
+    if not _impl.native_available(name):
         return None
-    native = importlib.import_module(_NATIVE)
-    if getattr(native, "SOURCE_SHA256", None) != source_digest():
+    native = importlib.import_module(name)
+    if getattr(native, "SOURCE_SHA256", None) != source_digest(*_SOURCES[name]):
         return None
     return native
 
 
-def implementations() -> dict[str, ModuleType]:
-    """Both implementations that can be loaded here (``"py"``, and ``"native"`` when built from this source)."""
-    found = {"py": importlib.import_module(_TWIN)}
-    native = _matching_native()
+def implementations(fast: bool = False) -> dict[str, ModuleType]:
+    """Both implementations that can be loaded here (``"py"``, and ``"native"`` when built from this source) of
+    the spec, or with ``fast`` of the fast path."""
+    found = {"py": importlib.import_module(_FAST_TWIN if fast else _TWIN)}
+    native = _matching_native(_FAST_NATIVE if fast else _NATIVE)
     if native is not None:
         found["native"] = native
     return found
 
 
-def _select() -> tuple[ModuleType, str]:
+def _select(native_name: str, twin: str) -> tuple[ModuleType, str]:
     if not _impl.NO_EXTENSIONS:
-        native = _matching_native()
+        native = _matching_native(native_name)
         if native is not None:
             return native, "native"
         if _impl.REQUIRE_EXTENSIONS:
-            raise ImportError(f"{_NATIVE} is missing or was built from another source: run `make install`")
-    return importlib.import_module(_TWIN), "py"
+            raise ImportError(f"{native_name} is missing or was built from another source: run `make install`")
+    return importlib.import_module(twin), "py"
 
 
-_module, IMPLEMENTATION = _select()
+_module, IMPLEMENTATION = _select(_NATIVE, _TWIN)
+_fast_module, FAST_IMPLEMENTATION = _select(_FAST_NATIVE, _FAST_TWIN)
+_fast_module.bind(_module)
+_fast = _fast_module.validate_fast
 
 if TYPE_CHECKING:
     from fiscal_core.api._validate_py import (
@@ -84,9 +110,9 @@ if TYPE_CHECKING:
         RequestInvalid,
         Validated,
         substitute_cp866,
-        validate,
         validate_token_request,
     )
+    from fiscal_core.api._validate_py import validate as validate_spec
 else:
     ATOL_CALLBACK_MASK = _module.ATOL_CALLBACK_MASK
     MAX_KOPECKS = _module.MAX_KOPECKS
@@ -96,8 +122,34 @@ else:
     RequestInvalid = _module.RequestInvalid
     Validated = _module.Validated
     substitute_cp866 = _module.substitute_cp866
-    validate = _module.validate
+    validate_spec = _module.validate
     validate_token_request = _module.validate_token_request
+
+
+def validate(
+    raw: bytes | bytearray | memoryview | atol.Request,
+    *,
+    version: int,
+    operation: str,
+    group_inn: str | None,
+    group_ffd: str,
+    path_prefix: str = "",
+    group_sno: int | None = None,
+) -> Validated:
+    """The spec's ``validate`` (same arguments, same answers), through the fast path when the body is bytes."""
+    if type(raw) is bytes:
+        v: Validated | None = _fast(raw, version, operation, group_inn, group_ffd, group_sno)
+        if v is not None:
+            return v
+    return validate_spec(
+        raw,
+        version=version,
+        operation=operation,
+        group_inn=group_inn,
+        group_ffd=group_ffd,
+        path_prefix=path_prefix,
+        group_sno=group_sno,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,618 @@
+"""The fast path of ATOL validation: the common receipt checked on plain values, or None for the spec to decide.
+
+:func:`validate_fast` answers a request that is a plain sale, refund or purchase receipt (items with name,
+price, quantity, sum, VAT, method and object; payments; receipt-level ``vats``; company; a client's e-mail or
+phone; cashier) and that the spec (:mod:`fiscal_core.api._validate_py`) would accept with no warning. It returns
+exactly the :class:`Validated` the spec returns — the same document, msgpack and hash — and None for anything
+else: an error, a warning, a field it does not handle, a form of number it does not parse. None costs only the
+time spent so far: the caller then runs the spec, which stays the only source of errors and warnings.
+
+Rules
+- Decoding is msgspec's untyped JSON decoder with ``float_hook=str.encode``: every number with a fraction or
+  exponent arrives as the bytes of its own text (a type no other JSON value decodes to), so money and
+  quantities are read digit by digit into integer kopecks (thousandths for quantities) — no Decimal, no float.
+  Only ``digits[.digits]`` is parsed; a sign, exponent, space or anything else Decimal would accept is left to
+  the spec. A JSON string holding such a number is read the same way, as the spec's Decimal fields take it too.
+- Shape: a field the fast path handles must have the exact JSON type the spec's Struct wants (``type(x) is
+  int``, so ``true`` is not 1). A field of the spec's Structs it does not handle must be absent or null, else the
+  spec decides. Keys no Struct knows are ignored, as the spec's decoder ignores them. Duplicate keys: the last
+  wins in both decoders.
+- Each check is the spec's rule on its success side only (same limits, same tables, same helpers imported from
+  the spec module); the spec's docstring is the reference for what the rules mean.
+- This file is the pure-Python twin. ``setup.py`` compiles a stamped copy of it with ``_fastpath_py.pxd``
+  (C types for the digit loops and sums); :mod:`fiscal_core.api.validate` picks one and binds it to the
+  selected spec's :class:`Validated`. Tests compare both with the spec on random valid and mutated receipts.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from decimal import Decimal
+from types import ModuleType
+from typing import Any
+
+import msgspec
+
+from fiscal_core.api import _validate_py as _spec
+from fiscal_core.api import atol
+from fiscal_core.ffd.enums import TaxSystem
+from fiscal_core.ffd.receipt import Item, Payments, Receipt, VatSum
+
+__all__ = ["bind", "validate_fast"]
+
+_MAX_KOPECKS = 4_294_967_295
+_MAX_RUB_WHOLE = 42_949_672
+_MAX_THOUSANDTHS = 99_999_999
+_BOM = b"\xef\xbb\xbf"
+#: JSON numbers with a fraction or exponent arrive as the bytes of their text: a type of their own, so that a
+#: number sent for a text field (``"external_id": 1.5``) is never mistaken for a string.
+_DECODER = msgspec.json.Decoder(float_hook=str.encode)
+_HASH = msgspec.msgpack.Encoder()
+
+_EMAIL = _spec._EMAIL
+_NEEDS_MAP = _spec._NEEDS_MAP
+_inn_ok = _spec._inn_ok
+_parse_timestamp = _spec._parse_timestamp
+_callback_ok = _spec._callback_ok
+_phone = _spec._phone
+#: ATOL VAT type -> (the rate, its number, whether it carries VAT). The number keys the per-rate sums: an
+#: enum member hashes through Python code (``Enum.__hash__``), a plain int does not.
+_VAT: dict[str, tuple[Any, int, bool]] = {
+    k: (r, int(r), r.included_fraction is not None) for k, r in atol.VAT_TYPES.items()
+}
+_METHODS: dict[str, Any] = dict(atol.PAYMENT_METHODS)
+_SUBJECTS_V4: dict[str, Any] = dict(atol.PAYMENT_OBJECTS_V4)
+_SUBJECTS_V5: dict[int, Any] = dict(atol.PAYMENT_OBJECTS_V5)
+_MEASURES: dict[int, Any] = dict(atol.MEASURES)
+_SNO: dict[str, tuple[Any, int]] = {k: (v, int(v)) for k, v in atol.SNO.items()}
+_V4_METHOD = atol.PAYMENT_METHODS["full_prepayment"]
+_V4_SUBJECT = atol.PAYMENT_OBJECTS_V4["commodity"]
+_L1030: int = _spec._L[1030]
+_L1197: int = _spec._L[1197]
+_L1021: int = _spec._L[1021]
+_ITEM_FIXED: int = _spec._ITEM_FIXED
+_MAX_ITEM: int = _spec._MAX_ITEM
+_RESERVE: int = _spec._RESERVE
+_MAX_DOCUMENT: int = _spec._MAX_DOCUMENT
+_TOP_FFD = {4: "1.05", 5: "1.2"}
+#: operation -> (its Operation, b"<operation>\n", the hash prefix) for the receipt operations of each version.
+_OPS: dict[tuple[int, str], tuple[Any, bytes]] = {
+    (v, name): (op, name.encode() + b"\n")
+    for name, op in atol.OPERATIONS.items()
+    for v in op.versions
+    if not op.correction
+}
+
+
+def _fields(*structs: type[msgspec.Struct]) -> frozenset[str]:
+    out: set[str] = set()
+    for s in structs:
+        out.update(s.__struct_fields__)
+    return frozenset(out)
+
+
+# Fields of the spec's Structs that the fast path does not read: they must be absent or null.
+#: Every field of the receipt requests' envelope and of ``company``: read in full (a test keeps these exact).
+_TOP_HANDLED = frozenset({"external_id", "timestamp", "service", "receipt", "ism_optional", "source_id"})
+_COMPANY_HANDLED = frozenset({"inn", "payment_address", "email", "sno", "location"})
+_BODY_HANDLED = frozenset({"company", "payments", "vats", "cashier", "internet", "client", "items", "total"})
+_ITEM_HANDLED = frozenset({"name", "price", "quantity", "sum", "vat", "payment_method", "payment_object"})
+_ITEM_HANDLED_V4 = _ITEM_HANDLED | {"measurement_unit", "nomenclature_code"}
+_ITEM_HANDLED_V5 = _ITEM_HANDLED | {"measure", "wholesale"}
+_CLIENT_HANDLED = frozenset({"email", "phone"})
+_BODY_OTHER = _fields(atol.ReceiptBodyV4, atol.ReceiptBodyV5) - _BODY_HANDLED
+_ITEM_OTHER_V4 = _fields(atol.ItemV4) - _ITEM_HANDLED_V4
+_ITEM_OTHER_V5 = _fields(atol.ItemV5) - _ITEM_HANDLED_V5
+_CLIENT_OTHER = _fields(atol.ClientV4, atol.ClientV5) - _CLIENT_HANDLED
+
+_Validated: Any = _spec.Validated
+
+
+def bind(spec: ModuleType) -> None:
+    """Answer with ``spec``'s :class:`Validated` (the compiled spec defines its own class)."""
+    global _Validated
+    _Validated = spec.Validated
+
+
+def _plain(obj: dict[str, Any], handled: frozenset[str], other: frozenset[str]) -> bool:
+    """True when every key of ``obj`` the fast path does not handle is unknown to the spec or null."""
+    for key, value in obj.items():  # noqa: SIM110 - a loop the compiled copy runs in C; all() would not
+        if key not in handled and value is not None and key in other:
+            return False
+    return True
+
+
+def _digits(s: bytes, decimals: int, limit_whole: int) -> int:
+    """``digits[.digits]`` -> the value × 10**decimals, or -1 (not that form, more significant decimals than
+    ``decimals``, whole part above ``limit_whole``). Trailing zeros beyond ``decimals`` are allowed: 1.230 is 1.23.
+    """
+    n = len(s)
+    if n == 0 or n > 40:
+        return -1
+    i = 0
+    whole = 0
+    while i < n:
+        c = s[i]
+        if c < 48 or c > 57:
+            break
+        whole = whole * 10 + (c - 48)
+        if whole > limit_whole:
+            return -1
+        i += 1
+    if i == 0:
+        return -1
+    frac = 0
+    used = 0
+    if i < n:
+        if s[i] != 46:  # "."
+            return -1
+        i += 1
+        if i == n:
+            return -1  # "1." is a Decimal, but not a form a JSON number takes: the spec decides
+        while i < n:
+            c = s[i]
+            if c < 48 or c > 57:
+                return -1
+            if used < decimals:
+                frac = frac * 10 + (c - 48)
+                used += 1
+            elif c != 48:
+                return -1
+            i += 1
+    while used < decimals:
+        frac *= 10
+        used += 1
+    scale = 100 if decimals == 2 else 1000
+    return whole * scale + frac
+
+
+def _kopecks(value: object) -> int:
+    """A money field -> kopecks (0 .. 42 949 672.95), or -1."""
+    if type(value) is int:
+        v: int = value
+        return v * 100 if 0 <= v <= _MAX_RUB_WHOLE else -1
+    if type(value) is bytes:
+        k = _digits(value, 2, _MAX_RUB_WHOLE)
+    elif type(value) is str:  # a JSON string: the spec's Decimal fields take those too
+        k = _digits(value.encode(), 2, _MAX_RUB_WHOLE)
+    else:
+        return -1
+    return k if k <= _MAX_KOPECKS else -1
+
+
+def _thousandths(value: object) -> int:
+    """A quantity -> thousandths (0 < q ≤ 99 999.999), or -1."""
+    q = -1
+    if type(value) is int:
+        v: int = value
+        if 0 < v <= 99_999:
+            q = v * 1000
+    elif type(value) is bytes:
+        q = _digits(value, 3, 99_999)
+    elif type(value) is str:
+        q = _digits(value.encode(), 3, 99_999)
+    return q if 0 < q <= _MAX_THOUSANDTHS else -1
+
+
+def _quantity(q: int) -> int | Decimal:
+    """Thousandths -> the spec's quantity: an int when whole, else a Decimal without trailing zeros."""
+    whole = q // 1000
+    frac = q % 1000
+    if frac == 0:
+        return whole
+    text = f"{whole}.{frac:03d}".rstrip("0")
+    return Decimal(text)
+
+
+def _cp866(s: str) -> bool:
+    """True when CP866 holds every character of ``s`` as is (the spec's ``_NEEDS_MAP`` finds nothing).
+
+    ASCII and the Russian alphabet are decided here, one character at a time; a text with anything else is
+    asked of the spec's pattern.
+    """
+    for ch in s:
+        c = ord(ch)
+        if c >= 0x80 and not (0x410 <= c <= 0x44F or c == 0x401 or c == 0x451):
+            return _NEEDS_MAP.search(s) is None
+    return True
+
+
+def _text(value: object, limit: int) -> str | None:
+    """A non-empty text within ``limit`` that CP866 holds as is, else None."""
+    if type(value) is not str:
+        return None
+    s: str = value
+    if s and len(s) <= limit and _cp866(s):
+        return s
+    return None
+
+
+@functools.lru_cache(maxsize=16384)
+def _email_ok(s: str) -> bool:
+    """The spec's e-mail rule on a text of at most 64 characters (a shop's and its buyers' addresses repeat)."""
+    return _EMAIL.fullmatch(s) is not None and (s.isascii() or _NEEDS_MAP.search(s) is None)
+
+
+def _email(value: object) -> str | None:
+    if type(value) is not str:
+        return None
+    s: str = value
+    if 0 < len(s) <= 64 and _email_ok(s):
+        return s
+    return None
+
+
+def validate_fast(
+    raw: bytes,
+    version: int,
+    operation: str,
+    group_inn: str | None,
+    group_ffd: str,
+    group_sno: int | None,
+) -> Any:
+    """The spec's :class:`Validated` for a common receipt, or None when the spec must decide (see the rules)."""
+    found = _OPS.get((version, operation))
+    if found is None or _TOP_FFD.get(version) != group_ffd:
+        return None
+    op, hash_prefix = found
+    v5 = version == 5
+    data = raw
+    if data[:3] == _BOM:
+        data = data[3:]
+    try:
+        obj = _DECODER.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    # Each container is checked before it is bound to its name: the compiled copy types those names as dict.
+    if type(obj) is not dict:
+        return None
+    req = obj  # the fast path reads every field of the receipt requests' envelope
+
+    # --- the envelope
+    external_id = req.get("external_id")
+    if type(external_id) is not str or not 0 < len(external_id) <= 128:
+        return None
+    stamp = req.get("timestamp")
+    if type(stamp) is not str or len(stamp) != 19:
+        return None
+    try:
+        timestamp = _parse_timestamp(stamp)
+    except ValueError:
+        return None
+    callback = None
+    service = req.get("service")
+    if service is not None:
+        if type(service) is not dict:
+            return None
+        url = service.get("callback_url")
+        if url is not None:
+            if type(url) is not str:
+                return None
+            if url:
+                if len(url) > 256 or not _callback_ok(url):
+                    return None  # the spec warns and drops it
+                callback = url
+    ism = False
+    if v5:
+        flag = req.get("ism_optional")
+        if flag is not None:
+            if type(flag) is not bool:
+                return None
+            ism = flag
+        source = req.get("source_id")
+        if source is not None and (type(source) is not int or not 0 <= source < 1 << 62):
+            return None
+
+    obj = req.get("receipt")
+    if type(obj) is not dict:
+        return None
+    body = obj
+    if not _plain(body, _BODY_HANDLED, _BODY_OTHER):
+        return None
+
+    # --- company
+    obj = body.get("company")
+    if type(obj) is not dict:
+        return None
+    company = obj  # the fast path reads every field of the spec's Company
+    inn = company.get("inn")
+    if type(inn) is not str:
+        return None
+    inn = inn.strip()
+    if not (len(inn) in (10, 12) and inn.isascii() and inn.isdigit() and _inn_ok(inn)):
+        return None
+    if group_inn is not None and inn != group_inn.strip():
+        return None
+    place = _text(company.get("payment_address"), 256)
+    if place is None:
+        return None
+    location = company.get("location")
+    address = None
+    if location is not None and location != "":
+        address = _text(location, 256)
+        if address is None:
+            return None
+    sender = _email(company.get("email"))
+    if sender is None:
+        return None
+    sno = company.get("sno")
+    if sno is None or sno == "":
+        if group_sno is None or group_sno <= 0 or group_sno & (group_sno - 1):
+            return None
+        tax = TaxSystem(group_sno)
+    else:
+        if type(sno) is not str:
+            return None
+        known = _SNO.get(sno)
+        if known is None:
+            return None
+        tax, tax_bit = known
+        if group_sno is not None and not group_sno & tax_bit:
+            return None
+
+    # --- client: an e-mail or a phone, nothing else
+    obj = body.get("client")
+    if type(obj) is not dict:
+        return None
+    client = obj
+    if not _plain(client, _CLIENT_HANDLED, _CLIENT_OTHER):
+        return None
+    email = client.get("email")
+    phone = client.get("phone")
+    contact = None
+    if email is not None and email != "":
+        contact = _email(email)
+        if contact is None:
+            return None
+    if phone is not None and phone != "":
+        if type(phone) is not str:
+            return None
+        normal = _phone(phone)
+        if normal is None or len(normal) > 64:
+            return None
+        if contact is None:
+            contact = normal
+    if contact is None:
+        return None
+
+    # --- receipt-level VAT
+    vats = body.get("vats")
+    rates: list[tuple[Any, int, bool]] = []
+    codes: list[int] = []
+    claimed_vat: list[int] = []
+    default_rate = None
+    if vats is not None:
+        if type(vats) is not list or not 1 <= len(vats) <= 6:
+            return None
+        for obj in vats:
+            if type(obj) is not dict:
+                return None
+            entry = obj
+            kind = entry.get("type")
+            if type(kind) is not str:
+                return None
+            found_rate = _VAT.get(kind)
+            if found_rate is None or found_rate[1] in codes:
+                return None
+            given = entry.get("sum")
+            k = -2  # absent
+            if given is not None:
+                k = _kopecks(given)
+                if k < 0:
+                    return None
+            rates.append(found_rate)
+            codes.append(found_rate[1])
+            claimed_vat.append(k)
+        if len(rates) == 1:
+            default_rate = rates[0]
+
+    # --- items
+    items_in = body.get("items")
+    if type(items_in) is not list or not 1 <= len(items_in) <= 100:
+        return None
+    size = _RESERVE
+    total = 0
+    items: list[Item] = []
+    turnover: dict[int, int] = {}
+    handled = _ITEM_HANDLED_V5 if v5 else _ITEM_HANDLED_V4
+    other = _ITEM_OTHER_V5 if v5 else _ITEM_OTHER_V4
+    for obj in items_in:
+        if type(obj) is not dict:
+            return None
+        it = obj
+        if not _plain(it, handled, other):
+            return None
+        name = _text(it.get("name"), _L1030)
+        if name is None:
+            return None
+        price = _kopecks(it.get("price"))
+        q = _thousandths(it.get("quantity"))
+        amount = _kopecks(it.get("sum"))
+        if price < 0 or q < 0 or amount < 0:
+            return None
+        # price × quantity rounded half up to the kopeck: the spec's _item_sum on q/1000
+        expected = price * (q // 1000) if q % 1000 == 0 else (2 * price * q + 1000) // 2000
+        if expected != amount:
+            return None
+        obj = it.get("vat")
+        vat_sum = -1
+        if obj is None:
+            if default_rate is None:
+                return None
+            rate, code, taxed = default_rate
+        else:
+            if type(obj) is not dict:
+                return None
+            vat = obj
+            kind = vat.get("type")
+            if type(kind) is not str:
+                return None
+            found_rate = _VAT.get(kind)
+            if found_rate is None:
+                return None
+            rate, code, taxed = found_rate
+            given = vat.get("sum")
+            if given is not None:
+                vat_sum = _kopecks(given)
+                if vat_sum < 0 or vat_sum > amount or (vat_sum and not taxed):
+                    return None
+        item_size = _ITEM_FIXED + len(name)
+        unit = None
+        measure = None
+        method_in = it.get("payment_method")
+        subject_in = it.get("payment_object")
+        if v5:
+            if type(method_in) is not str or type(subject_in) is not int:
+                return None
+            method = _METHODS.get(method_in)
+            subject = _SUBJECTS_V5.get(subject_in)
+            measure_in = it.get("measure")
+            if type(measure_in) is not int:
+                return None
+            measure = _MEASURES.get(measure_in)
+            if method is None or subject is None or measure is None:
+                return None
+            wholesale = it.get("wholesale")
+            if wholesale is not None and type(wholesale) is not bool:
+                return None
+        else:
+            if method_in is None:
+                method = _V4_METHOD
+            elif type(method_in) is str:
+                method = _METHODS.get(method_in)
+            else:
+                return None
+            if subject_in is None:
+                subject = _V4_SUBJECT
+            elif type(subject_in) is str:
+                subject = _SUBJECTS_V4.get(subject_in)
+            else:
+                return None
+            if method is None or subject is None:
+                return None
+            unit_in = it.get("measurement_unit")
+            if unit_in is not None and unit_in != "":
+                unit = _text(unit_in, _L1197)
+                if unit is None:
+                    return None
+                item_size += 4 + len(unit)
+            nomenclature = it.get("nomenclature_code")
+            if nomenclature is not None and nomenclature != "":
+                return None
+        if item_size > _MAX_ITEM:
+            return None
+        size += 4 + item_size
+        quantity = q // 1000 if q % 1000 == 0 else _quantity(q)
+        if vat_sum >= 0:
+            item = Item(
+                name=name,
+                price=price,
+                quantity=quantity,
+                sum=amount,
+                vat=rate,
+                subject=subject,
+                method=method,
+                measure=measure,
+                unit_name=unit,
+                vat_sum=vat_sum,
+            )
+        else:
+            item = Item(
+                name=name,
+                price=price,
+                quantity=quantity,
+                sum=amount,
+                vat=rate,
+                subject=subject,
+                method=method,
+                measure=measure,
+                unit_name=unit,
+            )
+        items.append(item)
+        total += amount
+        turnover[code] = turnover.get(code, 0) + amount
+    if total > _MAX_KOPECKS or _kopecks(body.get("total")) != total:
+        return None  # a rounded or wrong total is the spec's warning or error
+
+    # --- payments: kinds 0-4 cover the total; change only from cash
+    pays = body.get("payments")
+    if type(pays) is not list or not 1 <= len(pays) <= 10:
+        return None
+    sums = [0, 0, 0, 0, 0]
+    for obj in pays:
+        if type(obj) is not dict:
+            return None
+        p = obj
+        kind = p.get("type")
+        if type(kind) is not int or not 0 <= kind <= 4:
+            return None
+        paid_k = _kopecks(p.get("sum"))
+        if paid_k < 0:
+            return None
+        sums[kind] += paid_k
+    paid = sums[0] + sums[1] + sums[2] + sums[3] + sums[4]
+    if paid < total or paid - total > sums[0]:
+        return None
+
+    vat_sums = None
+    if rates:
+        out = []
+        for j in range(len(rates)):
+            rate, code, taxed = rates[j]
+            k = claimed_vat[j]
+            if not taxed:
+                t = turnover.get(code, 0)
+                if k not in (-2, 0, t):
+                    return None
+                k = t
+            elif k == -2:
+                k = rate.vat_included(turnover.get(code, 0))
+            elif k > total:
+                return None
+            out.append(VatSum(rate=rate, amount=k))
+        vat_sums = tuple(out)
+
+    cashier = None
+    cashier_in = body.get("cashier")
+    if cashier_in is not None and cashier_in != "":
+        cashier = _text(cashier_in, _L1021)
+        if cashier is None:
+            return None
+    internet = body.get("internet")
+    if internet is not None and type(internet) is not bool:
+        return None
+    if size > _MAX_DOCUMENT:
+        return None
+
+    doc = Receipt(
+        settlement_sign=op.settlement_sign,
+        tax_system=tax,
+        items=tuple(items),
+        payments=Payments(cash=sums[0], electronic=sums[1], prepaid=sums[2], credit=sums[3], provision=sums[4]),
+        total=total,
+        vats=vat_sums,
+        client_contact=contact,
+        cashier=cashier,
+        sender_email=sender,
+        settlement_address=address,
+        settlement_place=place,
+        internet=internet is True,
+    )
+    packed = _HASH.encode(doc)
+    digest = hashlib.sha256(hash_prefix)
+    digest.update(packed)
+    return _Validated(
+        external_id=external_id,
+        timestamp=timestamp,
+        callback_url=callback,
+        operation=operation,
+        version=version,
+        document=doc,
+        warnings=(),
+        payload_hash=digest.hexdigest(),
+        packed=packed,
+        timestamp_text=stamp,
+        ism_optional=ism,
+        mark_codes=(),
+    )

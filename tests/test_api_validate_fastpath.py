@@ -1,0 +1,361 @@
+"""The validation fast path (fiscal_core.api._fastpath_py and its compiled copy) against the spec.
+
+The fast path may decline (None) anything; what it answers must be the spec's answer to the byte: the same
+document (Decimal quantities compared by their text), msgpack, hash and envelope. Three corpora:
+- random *valid* receipts of every shape the fast path claims (both versions, the four receipt operations,
+  money as JSON int, fraction or string, every VAT type, receipt-level ``vats`` with and without sums, split
+  payments with change, optional fields present, empty or null, unknown keys) — most must take the fast path;
+- the twin test's mutations of those receipts (awkward values, dropped and added keys, cut bytes);
+- hand-picked traps where plain-value checks and the spec's typed decode could part: ``true`` for 1, duplicate
+  keys, numbers as strings with spaces or signs, exponents, ``1.``, huge zeros, fields of the other version.
+
+``FISCAL_CORE_FASTPATH_CASES=N`` sets the size of each random corpus (CI: 1,500; the heavy check: 100,000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import msgspec
+import pytest
+from test_api_validate import FFD, INN, sell
+from test_api_validate_twins import mutate
+
+from fiscal_core.api import _fastpath_py, atol
+from fiscal_core.api import validate as selector
+
+FAST = selector.implementations(fast=True)
+SPEC = selector.implementations()
+N = int(os.environ.get("FISCAL_CORE_FASTPATH_CASES", "1500"))
+OPERATIONS = ["sell", "sell_refund", "buy", "buy_refund"]
+VAT_TYPES = list(atol.VAT_TYPES)
+SNO_BIT = {k: int(v) for k, v in atol.SNO.items()}
+
+
+@pytest.fixture(params=sorted(FAST))
+def fast(request: pytest.FixtureRequest) -> Any:
+    module = FAST[request.param]
+    module.bind(selector._module)
+    return module
+
+
+def spec_outcome(data: bytes, version: int, operation: str, group_sno: int | None) -> Any:
+    try:
+        v = selector.validate_spec(
+            data, version=version, operation=operation, group_inn=INN, group_ffd=FFD[version], group_sno=group_sno
+        )
+    except selector.RequestInvalid:
+        return None
+    return canonical(v)
+
+
+def canonical(v: Any) -> Any:
+    """Every field, Decimals as their text (0.3 and 0.30 are equal Decimals but different msgpack)."""
+    return json.dumps(msgspec.to_builtins(v), sort_keys=True, default=str)
+
+
+def check(fast: Any, data: bytes, version: int, operation: str, group_sno: int | None = None) -> bool:
+    """Assert the fast path agrees with the spec on ``data``; True when it answered."""
+    got = fast.validate_fast(data, version, operation, INN, FFD[version], group_sno)
+    if got is None:
+        return False
+    want = spec_outcome(data, version, operation, group_sno)
+    assert want is not None, f"the fast path accepted what the spec refuses: {data!r}"
+    assert canonical(got) == want, data
+    assert got.packed == msgspec.msgpack.encode(got.document)
+    return True
+
+
+# --------------------------------------------------------------------------- random valid receipts
+
+
+def money(rng: random.Random, kopecks: int) -> Any:
+    """Kopecks as a client might write roubles: a JSON int, a fraction, a string, with trailing zeros."""
+    rub = Decimal(kopecks) / 100
+    kind = rng.random()
+    if kopecks % 100 == 0 and kind < 0.3:
+        return kopecks // 100
+    if kind < 0.8:
+        return float(rub)
+    if kind < 0.9:
+        return f"{rub:.2f}"
+    return Decimal(f"{rub:.2f}") if rng.random() < 0.5 else f"{rub:.2f}0"
+
+
+def quantity(rng: random.Random) -> tuple[Any, Decimal]:
+    kind = rng.random()
+    if kind < 0.5:
+        n = rng.randint(1, 20)
+        return (n if rng.random() < 0.7 else float(n)), Decimal(n)
+    q = Decimal(rng.randint(1, 99_999_999 if kind > 0.95 else 20_000)) / 1000
+    return (float(q) if rng.random() < 0.8 else str(q)), q
+
+
+def receipt(rng: random.Random, version: int) -> tuple[dict[str, Any], int | None]:
+    """A valid receipt request the fast path is meant to take, and the group's 1062 bitmask to validate with."""
+    n_items = rng.choice([1, 1, 2, 3, 5, 10, rng.randint(1, 100)])
+    receipt_vats = rng.random() < 0.4
+    rates = rng.sample(VAT_TYPES, rng.randint(1, 3)) if receipt_vats else VAT_TYPES
+    items = []
+    total = 0
+    for _ in range(n_items):
+        price = rng.choice([0, 1, 99, 100, 1000, 12345, 99_999_99, rng.randint(0, 5_000_000)])
+        q_json, q = quantity(rng)
+        amount = int((price * q).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        total += amount
+        it: dict[str, Any] = {
+            "name": rng.choice(["Товар", "колбаса Клинский Брауншвейгская с/к в/с", "Coffee 250 g", "x" * 128]),
+            "price": money(rng, price),
+            "quantity": q_json,
+            "sum": money(rng, amount),
+        }
+        rate = rng.choice(rates)
+        if not (receipt_vats and len(rates) == 1 and rng.random() < 0.5):
+            vat: dict[str, Any] = {"type": rate}
+            if rng.random() < 0.3:
+                vat["sum"] = 0 if rate in ("none", "vat0") else money(rng, amount // 10)
+            elif rng.random() < 0.1:
+                vat["sum"] = None
+            it["vat"] = vat
+        if version == 5:
+            it["payment_method"] = rng.choice(list(atol.PAYMENT_METHODS))
+            it["payment_object"] = rng.choice(list(atol.PAYMENT_OBJECTS_V5))
+            it["measure"] = rng.choice([0, 0, 11, 12, 255])
+            if rng.random() < 0.1:
+                it["wholesale"] = rng.random() < 0.5
+        else:
+            if rng.random() < 0.9:
+                it["payment_method"] = rng.choice(list(atol.PAYMENT_METHODS))
+            if rng.random() < 0.9:
+                it["payment_object"] = rng.choice(list(atol.PAYMENT_OBJECTS_V4))
+            if rng.random() < 0.5:
+                it["measurement_unit"] = rng.choice(["шт", "кг", "Упаковка 10 шт.", ""])
+            if rng.random() < 0.05:
+                it["nomenclature_code"] = rng.choice(["", None])
+        if rng.random() < 0.05:
+            it["user_data"] = None
+        if rng.random() < 0.05:
+            it["comment"] = "unknown keys are ignored"
+        items.append(it)
+    # Payments: 1-4 of kinds 0-4 adding up to the total, sometimes with change in cash.
+    parts = sorted(rng.randint(0, total) for _ in range(rng.randint(0, 3)))
+    sums = [b - a for a, b in zip([0, *parts], [*parts, total], strict=True)]
+    kinds = [rng.randint(0, 4) for _ in sums]
+    change = rng.choice([0, 0, 0, 50, 1000])
+    if change:
+        kinds[0], sums[0] = 0, sums[0] + change
+    payments = [{"type": k, "sum": money(rng, s)} for k, s in zip(kinds, sums, strict=True)]
+    body: dict[str, Any] = {
+        "client": rng.choice(
+            [{"email": "kkt@kkt.ru"}, {"phone": "+79001234567"}, {"email": "", "phone": "8 (900) 123-45-67"},
+             {"email": "buyer@example.ru", "phone": "9001234567"}, {"email": "a@b.ru", "name": None}]
+        ),
+        "company": {"email": "chek@romashka.ru", "inn": rng.choice([INN, f" {INN} "]),
+                    "payment_address": "http://magazin.ru/"},
+        "items": items,
+        "payments": payments,
+        "total": money(rng, total),
+    }  # fmt: skip
+    sno = rng.choice(list(atol.SNO))
+    group_sno: int | None = None
+    if rng.random() < 0.8:
+        body["company"]["sno"] = sno
+        group_sno = rng.choice([None, SNO_BIT[sno], SNO_BIT[sno] | SNO_BIT["osn"]])
+    else:
+        group_sno = SNO_BIT[sno]  # one registered tax system: sno may be omitted
+        if rng.random() < 0.5:
+            body["company"]["sno"] = rng.choice(["", None])
+    if rng.random() < 0.2:
+        body["company"]["location"] = rng.choice(["", "г. Москва, ул. Ленина, 1"])
+    if receipt_vats:
+        vats = []
+        for rate in rates:
+            v: dict[str, Any] = {"type": rate}
+            if rng.random() < 0.5:
+                v["sum"] = 0 if rate in ("none", "vat0") else money(rng, rng.randint(0, total))
+            vats.append(v)
+        body["vats"] = vats
+    if rng.random() < 0.3:
+        body["cashier"] = rng.choice(["Иванов И.И.", "", None])
+    if rng.random() < 0.2:
+        body["internet"] = rng.choice([True, False, None])
+    if rng.random() < 0.1:
+        body["cashless_payments"] = None
+    request: dict[str, Any] = {
+        "external_id": f"ext-{rng.randrange(10**12)}",
+        "timestamp": rng.choice(["01.06.2026 13:45:00", "23.11.2026 00:00:59"]),
+        "receipt": body,
+    }
+    if rng.random() < 0.5:
+        request["service"] = {"callback_url": rng.choice(["", "https://shop.example/cb?id=1", None])}
+    if version == 5 and rng.random() < 0.3:
+        request["ism_optional"] = rng.random() < 0.5
+    if rng.random() < 0.1:
+        request["group_code"] = "bulk APIs send these beside the request"
+    return request, group_sno
+
+
+def dumps(rng: random.Random, body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=rng.random() < 0.5, default=str).encode()
+
+
+def test_most_valid_receipts_take_the_fast_path_and_get_the_specs_answer(fast: Any) -> None:
+    rng = random.Random(2611231)
+    taken = 0
+    for k in range(N):
+        version = 4 + k % 2
+        body, group_sno = receipt(rng, version)
+        taken += check(fast, dumps(rng, body), version, rng.choice(OPERATIONS), group_sno)
+    # Declines here are the spec's warnings and errors: a vats sum above the total, rounding, ...
+    assert taken > N * 0.6, f"only {taken} of {N} valid receipts took the fast path"
+
+
+def test_mutated_receipts_get_the_specs_answer_or_go_to_the_spec(fast: Any) -> None:
+    rng = random.Random(2611232)
+    taken = 0
+    for k in range(N):
+        version = 4 + k % 2
+        body, group_sno = receipt(rng, version)
+        taken += check(fast, mutate(body, rng), version, rng.choice(OPERATIONS), group_sno)
+    assert 0 < taken < N  # mutations both keep and break receipts
+
+
+# --------------------------------------------------------------------------- traps
+
+PLAIN = sell(4)
+
+
+def edited(version: int, path: tuple[Any, ...], value: Any) -> bytes:
+    body = json.loads(json.dumps(sell(version), default=str))
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return json.dumps(body, default=str).encode()
+
+
+TRAPS: list[tuple[int, tuple[Any, ...], Any]] = [
+    (4, ("receipt", "payments", 0, "type"), True),
+    (4, ("receipt", "payments", 0, "type"), 1.0),
+    (5, ("receipt", "items", 0, "measure"), False),
+    (5, ("receipt", "items", 0, "payment_object"), True),
+    (4, ("receipt", "items", 0, "price"), " 100"),
+    (4, ("receipt", "items", 0, "price"), "+100"),
+    (4, ("receipt", "items", 0, "price"), "1e2"),
+    (4, ("receipt", "items", 0, "price"), "100."),
+    (4, ("receipt", "items", 0, "price"), "1_00"),
+    (4, ("receipt", "items", 0, "price"), "-0"),
+    (4, ("receipt", "items", 0, "price"), "100.000000000000000000000000000000001"),
+    (4, ("receipt", "items", 0, "price"), "0100.00"),
+    (4, ("receipt", "items", 0, "quantity"), "1.0000"),
+    (4, ("receipt", "items", 0, "quantity"), 10**30),
+    (4, ("receipt", "items", 0, "vat", "sum"), "0E-99"),
+    (4, ("receipt", "items", 0, "name"), "Кофе «Арабика» — 250 г"),
+    (4, ("receipt", "items", 0, "name"), ""),
+    (4, ("receipt", "items", 0, "measure"), 0),
+    (5, ("receipt", "items", 0, "measurement_unit"), "шт"),
+    (4, ("receipt", "items", 0, "mark_code"), {"gs1m": "AAAA"}),
+    (4, ("receipt", "client", "email"), 5),
+    (4, ("receipt", "client", "phone"), ""),
+    (4, ("receipt", "client", "birthdate"), "01.01.1990"),
+    (4, ("receipt", "company", "inn"), 5544332219),
+    (4, ("receipt", "company", "sno"), ""),
+    (4, ("receipt", "cashier_inn"), None),
+    (4, ("receipt", "cashless_payments"), []),
+    (4, ("receipt", "internet"), 1),
+    (4, ("receipt", "total"), 99.5),
+    (4, ("timestamp",), "1.6.2026 13:45:00"),
+    (4, ("external_id",), "x" * 129),
+    (4, ("service",), {"callback_url": "ftp://x"}),
+    (5, ("source_id",), -1),
+    (5, ("source_id",), 2**70),
+    (5, ("ism_optional",), 1),
+    (4, ("receipt",), []),
+]
+
+
+@pytest.mark.parametrize(("version", "path", "value"), TRAPS, ids=[f"{p[-1]}={v!r}"[:40] for _, p, v in TRAPS])
+def test_traps_where_plain_checks_could_part_from_the_typed_decode(
+    fast: Any, version: int, path: tuple[Any, ...], value: Any
+) -> None:
+    data = edited(version, path, value)
+    check(fast, data, version, "sell")
+    # The public entry point answers exactly as the spec, whichever took the request.
+    try:
+        want: Any = canonical(selector.validate_spec(data, version=version, operation="sell", group_inn=INN,
+                                                     group_ffd=FFD[version]))  # fmt: skip
+    except selector.RequestInvalid as exc:
+        want = [(i.path, i.code) for i in exc.issues]
+    try:
+        got: Any = canonical(selector.validate(data, version=version, operation="sell", group_inn=INN,
+                                               group_ffd=FFD[version]))  # fmt: skip
+    except selector.RequestInvalid as exc:
+        got = [(i.path, i.code) for i in exc.issues]
+    assert got == want
+
+
+def test_duplicate_keys_mean_the_last_one_in_both(fast: Any) -> None:
+    good = json.dumps(sell(4)["receipt"]["items"][0]["price"])
+    data = json.dumps(sell(4), default=str).replace('"price": ' + good, '"price": 5, "price": ' + good).encode()
+    assert data.count(b'"price"') == 2
+    assert check(fast, data, 4, "sell")
+    bad = json.dumps(sell(4), default=str).replace('"price": ' + good, '"price": ' + good + ', "price": 5').encode()
+    assert not check(fast, bad, 4, "sell")
+
+
+def test_the_plain_receipts_and_the_benchmark_bodies_take_the_fast_path(fast: Any) -> None:
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+    import api_wrk
+
+    for name, body in api_wrk.BODIES.items():
+        version = int(name[1])
+        assert check(fast, json.dumps(body).encode(), version, "sell"), name
+    for version in (4, 5):
+        for operation in OPERATIONS:
+            assert check(fast, json.dumps(sell(version), default=str).encode(), version, operation)
+
+
+def test_the_fast_path_leaves_corrections_other_versions_and_groups_to_the_spec(fast: Any) -> None:
+    data = json.dumps(sell(4), default=str).encode()
+    assert fast.validate_fast(data, 4, "sell_correction", INN, "1.05", None) is None
+    assert fast.validate_fast(data, 4, "sell", INN, "1.2", None) is None  # the spec answers 21
+    assert fast.validate_fast(data, 5, "sell", INN, "1.2", None) is None  # a v4 body is not a v5 one
+    assert fast.validate_fast(data, 4, "sell", "7707083893", "1.05", None) is None  # another group's INN
+
+
+def test_the_fields_read_in_full_are_every_field_of_their_structs() -> None:
+    """A field added to the envelope or to ``company`` must be handled by the fast path before it ships."""
+    envelope = set(atol.ReceiptRequestV4.__struct_fields__) | set(atol.ReceiptRequestV5.__struct_fields__)
+    assert envelope == set(_fastpath_py._TOP_HANDLED)
+    assert set(atol.Company.__struct_fields__) == set(_fastpath_py._COMPANY_HANDLED)
+
+
+def test_the_selected_fast_path_is_the_compiled_one_when_the_core_is_required() -> None:
+    if os.environ.get("FISCAL_CORE_REQUIRE_EXTENSIONS") == "1":
+        assert selector.FAST_IMPLEMENTATION == "native"
+    assert selector.FAST_IMPLEMENTATION in FAST
+    assert SPEC  # the spec is always there
+
+
+def test_the_cp866_scan_agrees_with_the_specs_pattern_on_every_bmp_character() -> None:
+    pattern = _fastpath_py._NEEDS_MAP
+    for c in range(0x10000):
+        ch = chr(c)
+        assert _fastpath_py._cp866("abc" + ch + "Жж") == (pattern.search(ch) is None), hex(c)
+
+
+def test_names_of_any_characters_get_the_specs_answer(fast: Any) -> None:
+    """Item names drawn from ASCII, Cyrillic, CP866's pseudographics and characters CP866 lacks."""
+    rng = random.Random(2611233)
+    pools = [range(0x20, 0x7F), range(0x400, 0x460), range(0x2500, 0x2570), range(0xA0, 0x180), range(0x2010, 0x2030)]
+    taken = 0
+    for _ in range(400):
+        name = "".join(chr(rng.choice(rng.choice(pools))) for _ in range(rng.randint(1, 12)))
+        taken += check(fast, edited(4, ("receipt", "items", 0, "name"), name), 4, "sell")
+    assert 0 < taken < 400
