@@ -4,6 +4,7 @@
 cimport cython
 
 cdef object _Validated
+cdef object _FieldWarning
 
 @cython.locals(key=object, value=object)
 cdef bint _plain(dict obj, frozenset handled, frozenset other) except -1
@@ -26,12 +27,15 @@ cdef bint _cp866(str s) except -1
 
 cdef object _text(object value, Py_ssize_t limit)
 
+cdef object _text_warned(object value, Py_ssize_t limit, list warnings, str at, Py_ssize_t index, str name)
+
 cdef object _email(object value)
 
 @cython.locals(v5=bint, price=cython.longlong, q=cython.longlong, amount=cython.longlong,
                expected=cython.longlong, vat_sum=cython.longlong, total=cython.longlong, size=cython.longlong,
                item_size=cython.longlong, k=cython.longlong, paid_k=cython.longlong, paid=cython.longlong,
-               j=Py_ssize_t, code=cython.int, taxed=bint, req=dict, body=dict, company=dict, client=dict, it=dict, vat=dict, entry=dict,
-               p=dict, items=list, rates=list, claimed_vat=list, turnover=dict, sums=list)
+               claimed=cython.longlong, j=Py_ssize_t, position=Py_ssize_t, code=cython.int, taxed=bint,
+               req=dict, body=dict, company=dict, client=dict, it=dict, vat=dict, entry=dict, p=dict,
+               items=list, rates=list, claimed_vat=list, turnover=dict, sums=list, warnings=list)
 cpdef object validate_fast(bytes raw, object version, object operation, object group_inn, object group_ffd,
-                           object group_sno)
+                           object group_sno, str path_prefix=*)

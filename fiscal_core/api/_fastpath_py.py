@@ -2,10 +2,10 @@
 
 :func:`validate_fast` answers a request that is a plain sale, refund or purchase receipt (items with name,
 price, quantity, sum, VAT, method and object; payments; receipt-level ``vats``; company; a client's e-mail or
-phone; cashier) and that the spec (:mod:`fiscal_core.api._validate_py`) would accept with no warning. It returns
-exactly the :class:`Validated` the spec returns — the same document, msgpack and hash — and None for anything
-else: an error, a warning, a field it does not handle, a form of number it does not parse. None costs only the
-time spent so far: the caller then runs the spec, which stays the only source of errors and warnings.
+phone; cashier) and that the spec (:mod:`fiscal_core.api._validate_py`) would accept. It returns exactly the
+:class:`Validated` the spec returns — the same document, msgpack, hash and warnings — and None for anything
+else: an error, a field it does not handle, a form of number it does not parse. None costs only the
+time spent so far: the caller then runs the spec, which stays the only source of errors.
 
 Rules
 - Decoding is msgspec's untyped JSON decoder with ``float_hook=str.encode``: every number with a fraction or
@@ -18,7 +18,9 @@ Rules
   spec decides. Keys no Struct knows are ignored, as the spec's decoder ignores them. Duplicate keys: the last
   wins in both decoders.
 - Each check is the spec's rule on its success side only (same limits, same tables, same helpers imported from
-  the spec module); the spec's docstring is the reference for what the rules mean.
+  the spec module); the spec's docstring is the reference for what the rules mean. The spec's three warnings
+  are made here the same way, in the same order: CP866 substitution in the texts it reads, a ``total`` rounded
+  by at most 99 kopecks, a ``callback_url`` that fails ATOL's mask; their paths are built only then.
 - This file is the pure-Python twin. ``setup.py`` compiles a stamped copy of it with ``_fastpath_py.pxd``
   (C types for the digit loops and sums); :mod:`fiscal_core.api.validate` picks one and binds it to the
   selected spec's :class:`Validated`. Tests compare both with the spec on random valid and mutated receipts.
@@ -107,12 +109,18 @@ _ITEM_OTHER_V5 = _fields(atol.ItemV5) - _ITEM_HANDLED_V5
 _CLIENT_OTHER = _fields(atol.ClientV4, atol.ClientV5) - _CLIENT_HANDLED
 
 _Validated: Any = _spec.Validated
+_FieldWarning: Any = _spec.FieldWarning
+_substitute = _spec.substitute_cp866
+_describe = _spec._describe
+_rub = _spec._rub
+_TOTAL_TOLERANCE: int = _spec.TOTAL_TOLERANCE
 
 
 def bind(spec: ModuleType) -> None:
-    """Answer with ``spec``'s :class:`Validated` (the compiled spec defines its own class)."""
-    global _Validated
+    """Answer with ``spec``'s :class:`Validated` and warnings (the compiled spec defines its own classes)."""
+    global _Validated, _FieldWarning
     _Validated = spec.Validated
+    _FieldWarning = spec.FieldWarning
 
 
 def _plain(obj: dict[str, Any], handled: frozenset[str], other: frozenset[str]) -> bool:
@@ -228,6 +236,21 @@ def _text(value: object, limit: int) -> str | None:
     return None
 
 
+def _text_warned(value: object, limit: int, warnings: list[Any], at: str, index: int, name: str) -> str | None:
+    """The spec's text rule for a value :func:`_text` did not take: characters CP866 lacks are substituted and
+    reported in ``warnings`` (path ``at[index].name``, or ``at + name`` when ``index`` < 0, built only here);
+    None when the value is absent, too long or empty once substituted (the spec decides those)."""
+    if type(value) is not str or not value:
+        return None
+    text, changes = _substitute(value)
+    if not text or len(text) > limit:
+        return None
+    if changes:
+        path = f"{at}[{index}].{name}" if index >= 0 else at + name
+        warnings.append(_FieldWarning(path=path, code="cp866_substitution", message=_describe(changes)))
+    return text
+
+
 @functools.lru_cache(maxsize=16384)
 def _email_ok(s: str) -> bool:
     """The spec's e-mail rule on a text of at most 64 characters (a shop's and its buyers' addresses repeat)."""
@@ -250,8 +273,12 @@ def validate_fast(
     group_inn: str | None,
     group_ffd: str,
     group_sno: int | None,
+    path_prefix: str = "",
 ) -> Any:
-    """The spec's :class:`Validated` for a common receipt, or None when the spec must decide (see the rules)."""
+    """The spec's :class:`Validated` for a common receipt, or None when the spec must decide (see the rules).
+
+    ``path_prefix`` starts the paths of warnings, as the spec's argument of that name does.
+    """
     found = _OPS.get((version, operation))
     if found is None or _TOP_FFD.get(version) != group_ffd:
         return None
@@ -281,6 +308,7 @@ def validate_fast(
     except ValueError:
         return None
     callback = None
+    warnings: list[Any] = []
     service = req.get("service")
     if service is not None:
         if type(service) is not dict:
@@ -290,9 +318,12 @@ def validate_fast(
             if type(url) is not str:
                 return None
             if url:
-                if len(url) > 256 or not _callback_ok(url):
-                    return None  # the spec warns and drops it
-                callback = url
+                if len(url) <= 256 and _callback_ok(url):
+                    callback = url
+                else:  # not an error: the request goes through without a callback
+                    message = "callback_url не соответствует маске"
+                    path = path_prefix + "service.callback_url"
+                    warnings.append(_FieldWarning(path=path, code="callback_url", message=message))
     ism = False
     if v5:
         flag = req.get("ism_optional")
@@ -324,15 +355,20 @@ def validate_fast(
         return None
     if group_inn is not None and inn != group_inn.strip():
         return None
+    b = path_prefix + "receipt."
     place = _text(company.get("payment_address"), 256)
     if place is None:
-        return None
+        place = _text_warned(company.get("payment_address"), 256, warnings, b + "company.", -1, "payment_address")
+        if place is None:
+            return None
     location = company.get("location")
     address = None
     if location is not None and location != "":
         address = _text(location, 256)
         if address is None:
-            return None
+            address = _text_warned(location, 256, warnings, b + "company.", -1, "location")
+            if address is None:
+                return None
     sender = _email(company.get("email"))
     if sender is None:
         return None
@@ -417,7 +453,7 @@ def validate_fast(
     turnover: dict[int, int] = {}
     handled = _ITEM_HANDLED_V5 if v5 else _ITEM_HANDLED_V4
     other = _ITEM_OTHER_V5 if v5 else _ITEM_OTHER_V4
-    for obj in items_in:
+    for position, obj in enumerate(items_in):
         if type(obj) is not dict:
             return None
         it = obj
@@ -425,7 +461,9 @@ def validate_fast(
             return None
         name = _text(it.get("name"), _L1030)
         if name is None:
-            return None
+            name = _text_warned(it.get("name"), _L1030, warnings, b + "items", position, "name")
+            if name is None:
+                return None
         price = _kopecks(it.get("price"))
         q = _thousandths(it.get("quantity"))
         amount = _kopecks(it.get("sum"))
@@ -495,7 +533,9 @@ def validate_fast(
             if unit_in is not None and unit_in != "":
                 unit = _text(unit_in, _L1197)
                 if unit is None:
-                    return None
+                    unit = _text_warned(unit_in, _L1197, warnings, b + "items", position, "measurement_unit")
+                    if unit is None:
+                        return None
                 item_size += 4 + len(unit)
             nomenclature = it.get("nomenclature_code")
             if nomenclature is not None and nomenclature != "":
@@ -532,8 +572,14 @@ def validate_fast(
         items.append(item)
         total += amount
         turnover[code] = turnover.get(code, 0) + amount
-    if total > _MAX_KOPECKS or _kopecks(body.get("total")) != total:
-        return None  # a rounded or wrong total is the spec's warning or error
+    if total > _MAX_KOPECKS:
+        return None
+    claimed = _kopecks(body.get("total"))
+    if claimed != total:
+        if claimed < 0 or abs(claimed - total) > _TOTAL_TOLERANCE:
+            return None  # the spec's error
+        message = f"total {_rub(claimed)} ≠ сумме позиций {_rub(total)}: в чек записана сумма позиций"
+        warnings.append(_FieldWarning(path=b + "total", code="total_rounded", message=message))
 
     # --- payments: kinds 0-4 cover the total; change only from cash
     pays = body.get("payments")
@@ -578,7 +624,9 @@ def validate_fast(
     if cashier_in is not None and cashier_in != "":
         cashier = _text(cashier_in, _L1021)
         if cashier is None:
-            return None
+            cashier = _text_warned(cashier_in, _L1021, warnings, b, -1, "cashier")
+            if cashier is None:
+                return None
     internet = body.get("internet")
     if internet is not None and type(internet) is not bool:
         return None
@@ -609,7 +657,7 @@ def validate_fast(
         operation=operation,
         version=version,
         document=doc,
-        warnings=(),
+        warnings=tuple(warnings),
         payload_hash=digest.hexdigest(),
         packed=packed,
         timestamp_text=stamp,

@@ -138,7 +138,7 @@ def validate(
 ) -> Validated:
     """The spec's ``validate`` (same arguments, same answers), through the fast path when the body is bytes."""
     if type(raw) is bytes:
-        v: Validated | None = _fast(raw, version, operation, group_inn, group_ffd, group_sno)
+        v: Validated | None = _fast(raw, version, operation, group_inn, group_ffd, group_sno, path_prefix)
         if v is not None:
             return v
     return validate_spec(
