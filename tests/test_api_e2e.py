@@ -640,7 +640,8 @@ def test_a_group_provisioned_while_the_server_runs_is_served(api: Client, server
         status, got = api.post("/possystem/v4/late-v4/sell", sell("v4"))
         if status == 200 or time.monotonic() > deadline:
             break
-        assert status == 401 and got["error"]["code"] == 20  # not known to the API yet
+        # Not known to the API yet (401, 20), or reloaded between the two commands: a group with no register (503).
+        assert (status, got["error"]["code"]) in {(401, 20), (503, 1)}, got
         time.sleep(0.5)
     assert status == 200, got
     report = api.wait_done("v4", "late-v4", got["uuid"], timeout=30)

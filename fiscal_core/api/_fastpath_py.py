@@ -41,7 +41,7 @@ from fiscal_core.api import atol
 from fiscal_core.ffd.enums import TaxSystem
 from fiscal_core.ffd.receipt import Item, Payments, Receipt, VatSum
 
-__all__ = ["bind", "validate_fast"]
+__all__ = ["bind", "decode", "validate_decoded", "validate_fast"]
 
 _MAX_KOPECKS = 4_294_967_295
 _MAX_RUB_WHOLE = 42_949_672
@@ -266,6 +266,17 @@ def _email(value: object) -> str | None:
     return None
 
 
+def decode(raw: bytes | memoryview) -> Any:
+    """The body as the fast path reads it (a UTF-8 byte order mark skipped), or None when it is not JSON."""
+    data = raw
+    if data[:3] == _BOM:
+        data = data[3:]
+    try:
+        return _DECODER.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
 def validate_fast(
     raw: bytes,
     version: int,
@@ -279,18 +290,26 @@ def validate_fast(
 
     ``path_prefix`` starts the paths of warnings, as the spec's argument of that name does.
     """
+    if (version, operation) not in _OPS or _TOP_FFD.get(version) != group_ffd:
+        return None
+    return validate_decoded(decode(raw), version, operation, group_inn, group_ffd, group_sno, path_prefix)
+
+
+def validate_decoded(
+    obj: Any,
+    version: int,
+    operation: str,
+    group_inn: str | None,
+    group_ffd: str,
+    group_sno: int | None,
+    path_prefix: str = "",
+) -> Any:
+    """:func:`validate_fast` on a body :func:`decode` returned (the bulk API reads its head from it first)."""
     found = _OPS.get((version, operation))
     if found is None or _TOP_FFD.get(version) != group_ffd:
         return None
     op, hash_prefix = found
     v5 = version == 5
-    data = raw
-    if data[:3] == _BOM:
-        data = data[3:]
-    try:
-        obj = _DECODER.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return None
     # Each container is checked before it is bound to its name: the compiled copy types those names as dict.
     if type(obj) is not dict:
         return None

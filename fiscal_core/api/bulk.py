@@ -33,7 +33,7 @@ import msgspec
 from fiscal_core.api import views
 from fiscal_core.api.http import Request, Response
 from fiscal_core.api.intake import Accepted, NewEntry
-from fiscal_core.api.validate import RequestInvalid, validate
+from fiscal_core.api.validate import RequestInvalid, decode, validate_decoded
 from fiscal_core.ffd import fnsjson, qr, tlv
 
 if TYPE_CHECKING:
@@ -167,11 +167,16 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
     svc.clock()
     for i, raw in enumerate(bulk.receipts):
         prefix = f"receipts[{i}]"
-        try:
-            head = msgspec.json.decode(raw, type=BulkHead)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            results[i] = _item_error(32, "bad_item", str(exc).replace("$", prefix), prefix)
-            continue
+        # One decode serves the head and the validation fast path; the typed one words the shape errors.
+        obj = decode(memoryview(raw))
+        if type(obj) is dict and type(obj.get("group_code")) is str and type(obj.get("operation")) is str:
+            head = BulkHead(group_code=obj["group_code"], operation=obj["operation"])
+        else:
+            try:
+                head = msgspec.json.decode(raw, type=BulkHead)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                results[i] = _item_error(32, "bad_item", str(exc).replace("$", prefix), prefix)
+                continue
         group = model.groups.get(head.group_code)
         if group is None or group.tenant != login:
             results[i] = _item_error(
@@ -180,8 +185,9 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
             continue
         version = 4 if group.ffd == "1.05" else 5
         try:
-            v = validate(
-                bytes(raw),
+            v = validate_decoded(
+                obj,
+                raw,
                 version=version,
                 operation=head.operation,
                 group_inn=tenant.inn,

@@ -25,6 +25,8 @@ import pathlib
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from fiscal_core import _impl
 
 if TYPE_CHECKING:
@@ -39,10 +41,12 @@ __all__ = [
     "Issue",
     "RequestInvalid",
     "Validated",
+    "decode",
     "implementations",
     "source_digest",
     "substitute_cp866",
     "validate",
+    "validate_decoded",
     "validate_spec",
     "validate_token_request",
 ]
@@ -99,6 +103,9 @@ _module, IMPLEMENTATION = _select(_NATIVE, _TWIN)
 _fast_module, FAST_IMPLEMENTATION = _select(_FAST_NATIVE, _FAST_TWIN)
 _fast_module.bind(_module)
 _fast = _fast_module.validate_fast
+_fast_decoded = _fast_module.validate_decoded
+#: A body as the fast path reads it, or None when it is not JSON (see :func:`validate_decoded`).
+decode = _fast_module.decode
 
 if TYPE_CHECKING:
     from fiscal_core.api._validate_py import (
@@ -143,6 +150,32 @@ def validate(
             return v
     return validate_spec(
         raw,
+        version=version,
+        operation=operation,
+        group_inn=group_inn,
+        group_ffd=group_ffd,
+        path_prefix=path_prefix,
+        group_sno=group_sno,
+    )
+
+
+def validate_decoded(
+    obj: Any,
+    raw: bytes | msgspec.Raw,
+    *,
+    version: int,
+    operation: str,
+    group_inn: str | None,
+    group_ffd: str,
+    path_prefix: str = "",
+    group_sno: int | None = None,
+) -> Validated:
+    """:func:`validate` of ``raw`` when :func:`decode` already gave ``obj`` (the bulk API reads its head there)."""
+    v: Validated | None = _fast_decoded(obj, version, operation, group_inn, group_ffd, group_sno, path_prefix)
+    if v is not None:
+        return v
+    return validate_spec(
+        raw if type(raw) is bytes else bytes(raw),
         version=version,
         operation=operation,
         group_inn=group_inn,
