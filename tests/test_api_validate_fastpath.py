@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from test_api_validate import FFD, INN, sell
+from test_api_validate import FFD, FULL_CODE, INN, b64, sell
 from test_api_validate_twins import mutate
 
 from fiscal_core.api import _fastpath_py, atol
@@ -110,7 +110,8 @@ def receipt(rng: random.Random, version: int) -> tuple[dict[str, Any], int | Non
     total = 0
     for _ in range(n_items):
         price = rng.choice([0, 1, 99, 100, 1000, 12345, 99_999_99, rng.randint(0, 5_000_000)])
-        q_json, q = quantity(rng)
+        marked = version == 5 and rng.random() < 0.2
+        q_json, q = (1, Decimal(1)) if marked else quantity(rng)
         amount = int((price * q).quantize(Decimal(1), rounding=ROUND_HALF_UP))
         total += amount
         it: dict[str, Any] = {
@@ -144,6 +145,15 @@ def receipt(rng: random.Random, version: int) -> tuple[dict[str, Any], int | Non
             it["measure"] = rng.choice([0, 0, 11, 12, 255])
             if rng.random() < 0.1:
                 it["wholesale"] = rng.random() < 0.5
+            if marked:
+                it["mark_code"] = rng.choice(
+                    [{"gs1m": b64(FULL_CODE)}, {"gs1m": b64(FULL_CODE[:31])}, {"ean13": "4600000000017"},
+                     {"short": "010460043993125621JgXJ5.T"}, {"gs1m": b64(FULL_CODE), "unknown": None}]
+                )  # fmt: skip
+                if rng.random() < 0.7:
+                    it["mark_processing_mode"] = "0"
+                if rng.random() < 0.3:
+                    it["planned_status"] = rng.randint(1, 6)
         else:
             if rng.random() < 0.9:
                 it["payment_method"] = rng.choice(list(atol.PAYMENT_METHODS))
@@ -288,6 +298,16 @@ TRAPS: list[tuple[int, tuple[Any, ...], Any]] = [
     (4, ("receipt", "items", 0, "measure"), 0),
     (5, ("receipt", "items", 0, "measurement_unit"), "шт"),
     (4, ("receipt", "items", 0, "mark_code"), {"gs1m": "AAAA"}),
+    (5, ("receipt", "items", 0, "mark_code"), {"gs1m": "AAAA"}),
+    (5, ("receipt", "items", 0, "mark_code"), {"gs1m": 5}),
+    (5, ("receipt", "items", 0, "mark_code"), {"ean13": "123"}),
+    (5, ("receipt", "items", 0, "mark_code"), {"ean13": "4600000000017", "ean8": "46000007"}),
+    (5, ("receipt", "items", 0, "mark_code"), []),
+    (5, ("receipt", "items", 0, "mark_processing_mode"), "1"),
+    (5, ("receipt", "items", 0, "mark_processing_mode"), 0),
+    (5, ("receipt", "items", 0, "planned_status"), 7),
+    (5, ("receipt", "items", 0, "planned_status"), True),
+    (5, ("receipt", "items", 0, "mark_quantity"), {"numerator": 1, "denominator": 2}),
     (4, ("receipt", "client", "email"), 5),
     (4, ("receipt", "client", "phone"), ""),
     (4, ("receipt", "client", "birthdate"), "01.01.1990"),

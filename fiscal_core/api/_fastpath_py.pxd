@@ -36,7 +36,8 @@ cdef object _email(object value)
                item_size=cython.longlong, k=cython.longlong, paid_k=cython.longlong, paid=cython.longlong,
                claimed=cython.longlong, j=Py_ssize_t, position=Py_ssize_t, code=cython.int, taxed=bint,
                req=dict, body=dict, company=dict, client=dict, it=dict, vat=dict, entry=dict, p=dict,
-               items=list, rates=list, claimed_vat=list, turnover=dict, sums=list, warnings=list)
+               items=list, rates=list, claimed_vat=list, turnover=dict, sums=list, warnings=list,
+               marks=list)
 cpdef object validate_decoded(object obj, object version, object operation, object group_inn, object group_ffd,
                               object group_sno, str path_prefix=*)
 

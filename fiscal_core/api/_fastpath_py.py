@@ -1,11 +1,12 @@
 """The fast path of ATOL validation: the common receipt checked on plain values, or None for the spec to decide.
 
 :func:`validate_fast` answers a request that is a plain sale, refund or purchase receipt (items with name,
-price, quantity, sum, VAT, method and object; payments; receipt-level ``vats``; company; a client's e-mail or
-phone; cashier) and that the spec (:mod:`fiscal_core.api._validate_py`) would accept. It returns exactly the
-:class:`Validated` the spec returns — the same document, msgpack, hash and warnings — and None for anything
-else: an error, a field it does not handle, a form of number it does not parse. None costs only the
-time spent so far: the caller then runs the spec, which stays the only source of errors.
+price, quantity, sum, VAT, method and object, in v5 a marking code with its processing mode and planned status;
+payments; receipt-level ``vats``; company; a client's e-mail or phone; cashier) and that the spec
+(:mod:`fiscal_core.api._validate_py`) would accept. It returns exactly the :class:`Validated` the spec returns —
+the same document, msgpack, hash and warnings — and None for anything else: an error, a field it does not
+handle, a form of number it does not parse. None costs only the time spent so far: the caller then runs the
+spec, which stays the only source of errors.
 
 Rules
 - Decoding is msgspec's untyped JSON decoder with ``float_hook=str.encode``: every number with a fraction or
@@ -17,6 +18,8 @@ Rules
   int``, so ``true`` is not 1). A field of the spec's Structs it does not handle must be absent or null, else the
   spec decides. Keys no Struct knows are ignored, as the spec's decoder ignores them. Duplicate keys: the last
   wins in both decoders.
+- Marking (v5 ``mark_code``, ``mark_processing_mode``, ``planned_status``) goes through the spec's own
+  ``_item_marking`` on a stand-in item: the same code, the same full codes for the marking check.
 - Each check is the spec's rule on its success side only (same limits, same tables, same helpers imported from
   the spec module); the spec's docstring is the reference for what the rules mean. The spec's three warnings
   are made here the same way, in the same order: CP866 substitution in the texts it reads, a ``total`` rounded
@@ -101,12 +104,16 @@ _COMPANY_HANDLED = frozenset({"inn", "payment_address", "email", "sno", "locatio
 _BODY_HANDLED = frozenset({"company", "payments", "vats", "cashier", "internet", "client", "items", "total"})
 _ITEM_HANDLED = frozenset({"name", "price", "quantity", "sum", "vat", "payment_method", "payment_object"})
 _ITEM_HANDLED_V4 = _ITEM_HANDLED | {"measurement_unit", "nomenclature_code"}
-_ITEM_HANDLED_V5 = _ITEM_HANDLED | {"measure", "wholesale"}
+_ITEM_HANDLED_V5 = _ITEM_HANDLED | {"measure", "wholesale", "mark_code", "mark_processing_mode", "planned_status"}
 _CLIENT_HANDLED = frozenset({"email", "phone"})
 _BODY_OTHER = _fields(atol.ReceiptBodyV4, atol.ReceiptBodyV5) - _BODY_HANDLED
 _ITEM_OTHER_V4 = _fields(atol.ItemV4) - _ITEM_HANDLED_V4
 _ITEM_OTHER_V5 = _fields(atol.ItemV5) - _ITEM_HANDLED_V5
 _CLIENT_OTHER = _fields(atol.ClientV4, atol.ClientV5) - _CLIENT_HANDLED
+
+_MARK_FIELDS = tuple(atol.MarkCode.__struct_fields__)
+_item_marking = _spec._item_marking
+_Run = _spec._Run
 
 _Validated: Any = _spec.Validated
 _FieldWarning: Any = _spec.FieldWarning
@@ -211,6 +218,38 @@ def _quantity(q: int) -> int | Decimal:
         return whole
     text = f"{whole}.{frac:03d}".rstrip("0")
     return Decimal(text)
+
+
+def _marking(
+    mark_in: object, mode_in: object, status_in: object, quantity: Any
+) -> tuple[int, Any, dict[str, Any]] | None:
+    """A v5 item's ``mark_code``, ``mark_processing_mode`` and ``planned_status`` through the spec's own
+    ``_item_marking`` -> (their TLV size, the full gs1m code or None, the Item's extra fields); None when a value
+    has the wrong JSON type or the spec finds anything to say about them."""
+    mark = None
+    if mark_in is not None:
+        if type(mark_in) is not dict:
+            return None
+        given = {}
+        for key in _MARK_FIELDS:
+            value = mark_in.get(key)
+            if value is not None:
+                if type(value) is not str:
+                    return None
+                given[key] = value
+        mark = atol.MarkCode(**given)
+    if (mode_in is not None and type(mode_in) is not str) or (status_in is not None and type(status_in) is not int):
+        return None
+    # Only the fields _item_marking reads are set; the rest of this stand-in is never looked at.
+    stand_in = atol.ItemV5(
+        name="", price=0, quantity=0, sum=0, mark_code=mark, mark_processing_mode=mode_in, planned_status=status_in
+    )
+    run = _Run()
+    extra: dict[str, Any] = {}
+    size, full = _item_marking(run, stand_in, "", quantity, extra)
+    if run.issues or run.warnings:
+        return None
+    return size, full, extra
 
 
 def _cp866(s: str) -> bool:
@@ -470,6 +509,7 @@ def validate_decoded(
     total = 0
     items: list[Item] = []
     turnover: dict[int, int] = {}
+    marks: list[tuple[int, str]] = []
     handled = _ITEM_HANDLED_V5 if v5 else _ITEM_HANDLED_V4
     other = _ITEM_OTHER_V5 if v5 else _ITEM_OTHER_V4
     # Items of a shape the fast path does not take (a marked good, agent data) are found before any work on
@@ -521,6 +561,7 @@ def validate_decoded(
         item_size = _ITEM_FIXED + len(name)
         unit = None
         measure = None
+        extra = None
         method_in = it.get("payment_method")
         subject_in = it.get("payment_object")
         if v5:
@@ -537,6 +578,18 @@ def validate_decoded(
             wholesale = it.get("wholesale")
             if wholesale is not None and type(wholesale) is not bool:
                 return None
+            mark_in = it.get("mark_code")
+            mode_in = it.get("mark_processing_mode")
+            status_in = it.get("planned_status")
+            if mark_in is not None or mode_in is not None or status_in is not None:
+                quantity = q // 1000 if q % 1000 == 0 else _quantity(q)
+                marked = _marking(mark_in, mode_in, status_in, quantity)
+                if marked is None:
+                    return None
+                more, full, extra = marked
+                item_size += more
+                if full is not None:
+                    marks.append((position, full))
         else:
             if method_in is None:
                 method = _V4_METHOD
@@ -567,7 +620,22 @@ def validate_decoded(
             return None
         size += 4 + item_size
         quantity = q // 1000 if q % 1000 == 0 else _quantity(q)
-        if vat_sum >= 0:
+        if extra is not None:
+            if vat_sum >= 0:
+                extra["vat_sum"] = vat_sum
+            item = Item(
+                name=name,
+                price=price,
+                quantity=quantity,
+                sum=amount,
+                vat=rate,
+                subject=subject,
+                method=method,
+                measure=measure,
+                unit_name=unit,
+                **extra,
+            )
+        elif vat_sum >= 0:
             item = Item(
                 name=name,
                 price=price,
@@ -685,5 +753,5 @@ def validate_decoded(
         packed=packed,
         timestamp_text=stamp,
         ism_optional=ism,
-        mark_codes=(),
+        mark_codes=tuple(marks),
     )
