@@ -620,9 +620,11 @@ def validate_decoded(
             return None
         size += 4 + item_size
         quantity = q // 1000 if q % 1000 == 0 else _quantity(q)
-        if extra is not None:
-            if vat_sum >= 0:
-                extra["vat_sum"] = vat_sum
+        if vat_sum >= 0:
+            if extra is None:
+                extra = {}
+            extra["vat_sum"] = vat_sum
+        if extra is None:  # the common item: no keyword dict to build
             item = Item(
                 name=name,
                 price=price,
@@ -633,20 +635,6 @@ def validate_decoded(
                 method=method,
                 measure=measure,
                 unit_name=unit,
-                **extra,
-            )
-        elif vat_sum >= 0:
-            item = Item(
-                name=name,
-                price=price,
-                quantity=quantity,
-                sum=amount,
-                vat=rate,
-                subject=subject,
-                method=method,
-                measure=measure,
-                unit_name=unit,
-                vat_sum=vat_sum,
             )
         else:
             item = Item(
@@ -659,6 +647,7 @@ def validate_decoded(
                 method=method,
                 measure=measure,
                 unit_name=unit,
+                **extra,
             )
         items.append(item)
         total += amount
