@@ -25,6 +25,7 @@ import pytest
 from test_api_validate import FFD, FULL_CODE, INN, b64, sell
 from test_api_validate_twins import mutate
 
+from fiscal_core import _impl
 from fiscal_core.api import _fastpath_py, atol
 from fiscal_core.api import validate as selector
 
@@ -386,7 +387,9 @@ def test_the_fields_read_in_full_are_every_field_of_their_structs() -> None:
 
 
 def test_the_selected_fast_path_is_the_compiled_one_when_the_core_is_required() -> None:
-    if os.environ.get("FISCAL_CORE_REQUIRE_EXTENSIONS") == "1":
+    if _impl.NO_EXTENSIONS:
+        assert selector.FAST_IMPLEMENTATION == "py"
+    elif _impl.REQUIRE_EXTENSIONS:
         assert selector.FAST_IMPLEMENTATION == "native"
     assert selector.FAST_IMPLEMENTATION in FAST
     assert SPEC  # the spec is always there
