@@ -6,6 +6,9 @@ cimport cython
 cdef object _Validated
 cdef object _FieldWarning
 
+@cython.locals(value=object)
+cdef dict _child(dict obj, str key)
+
 @cython.locals(key=object, value=object)
 cdef bint _plain(dict obj, frozenset handled, frozenset other) except -1
 

@@ -130,6 +130,12 @@ def bind(spec: ModuleType) -> None:
     _FieldWarning = spec.FieldWarning
 
 
+def _child(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """``obj[key]`` when it is a JSON object, else None (absent, null or another type: the spec decides)."""
+    value = obj.get(key)
+    return value if type(value) is dict else None
+
+
 def _plain(obj: dict[str, Any], handled: frozenset[str], other: frozenset[str]) -> bool:
     """True when every key of ``obj`` the fast path does not handle is unknown to the spec or null."""
     for key, value in obj.items():  # noqa: SIM110 - a loop the compiled copy runs in C; all() would not
@@ -393,18 +399,14 @@ def validate_decoded(
         if source is not None and (type(source) is not int or not 0 <= source < 1 << 62):
             return None
 
-    obj = req.get("receipt")
-    if type(obj) is not dict:
-        return None
-    body = obj
-    if not _plain(body, _BODY_HANDLED, _BODY_OTHER):
+    body = _child(req, "receipt")
+    if body is None or not _plain(body, _BODY_HANDLED, _BODY_OTHER):
         return None
 
     # --- company
-    obj = body.get("company")
-    if type(obj) is not dict:
+    company = _child(body, "company")  # the fast path reads every field of the spec's Company
+    if company is None:
         return None
-    company = obj  # the fast path reads every field of the spec's Company
     inn = company.get("inn")
     if type(inn) is not str:
         return None
@@ -446,11 +448,8 @@ def validate_decoded(
             return None
 
     # --- client: an e-mail or a phone, nothing else
-    obj = body.get("client")
-    if type(obj) is not dict:
-        return None
-    client = obj
-    if not _plain(client, _CLIENT_HANDLED, _CLIENT_OTHER):
+    client = _child(body, "client")
+    if client is None or not _plain(client, _CLIENT_HANDLED, _CLIENT_OTHER):
         return None
     email = client.get("email")
     phone = client.get("phone")
