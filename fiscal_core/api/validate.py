@@ -1,8 +1,8 @@
 """ATOL v4/v5 request validation: the rules and the code are :mod:`fiscal_core.api._validate_py` (the spec).
 
 :func:`validate` first tries the fast path (:mod:`fiscal_core.api._fastpath_py`): a common receipt that the spec
-would accept without a warning is checked there on plain values and answered with the very :class:`Validated`
-the spec would give; anything else (it returns None) goes to the spec, the only source of errors and warnings.
+would accept is checked there on plain values and answered with the very :class:`Validated` the spec would give,
+warnings included; anything else (it returns None) goes to the spec, the only source of errors.
 :func:`validate_spec` is the spec alone.
 
 ``fiscal_core._native._validate`` is that very source compiled by Cython (setup.py copies it and stamps the copy
