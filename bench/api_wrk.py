@@ -5,8 +5,10 @@
 Starts the server pinned to core 0 (``taskset -c 0``, one worker, durable journal, fiscalization on) on a fresh
 data directory, gets a token, and runs wrk pinned to core 1 with ``load/wrk/atol_sell.lua`` (each request a
 unique external_id spliced into a fixed body, so the client spends no CPU on JSON). Then it runs again paced
-at 70 % of the measured peak (``FC_DELAY_MS`` per connection) and reports the latency percentiles there. The
-server's CPU per request at the peak is reported by thread (event loop, journal writer, pipeline; /metrics).
+at 70 % of the measured peak (``FC_DELAY_MS`` per connection) and reports the latency percentiles there, with
+the p50 and p99 of each stage of a request inside the server (/metrics ``fiscal_request_stage_seconds``:
+validate, queued for the journal writer, the durable commit, the answer back on the event loop). The server's CPU
+per request at the peak is reported by thread (event loop, journal writer, pipeline; /metrics).
 Needs wrk (Debian: ``apt-get install wrk``).
 """
 
@@ -26,7 +28,7 @@ import tempfile
 import time
 from typing import Any
 
-from server_cpu import cpu_per_item, scrape
+from server_cpu import cpu_per_item, scrape, scrape_stages, stage_quantiles
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BODIES = {
@@ -122,7 +124,9 @@ def main() -> None:
             if abs(probe["rps"] - rate70) < 0.05 * rate70:
                 break
             conns = max(4, min(1000, round(conns * rate70 / max(probe["rps"], 1))))
+        stages0 = scrape_stages(args.port)
         paced = wrk(args.port, token, body, path, conns, args.duration, delay)
+        paced_stages = stage_quantiles(stages0, scrape_stages(args.port))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -141,6 +145,7 @@ def main() -> None:
         "paced_p50_ms": paced["p50_us"] / 1000,
         "paced_p99_ms": paced["p99_us"] / 1000,
         "paced_non2xx": paced["non2xx"],
+        "paced_stages_p50_p99_ms": paced_stages,
     }
     if args.json:
         print(json.dumps(result))

@@ -1,25 +1,56 @@
-"""CPU of a running ``fiscal-core serve`` worker by thread, from its ``/metrics`` (``fiscal_thread_cpu_seconds_total``).
+"""CPU of a running ``fiscal-core serve`` worker by thread, from its ``/metrics`` (``fiscal_thread_cpu_seconds_total``),
+and where its accepted requests' time went (``fiscal_request_stage_seconds``).
 
 The load scripts (``api_wrk.py``, ``api_load.py``) scrape it before and after a run and report microseconds of
 CPU per request (or receipt) for each thread — the event loop (``MainThread``), the journal writer, the fiscal
-pipeline — so a figure comes with where its core went, without a profiler.
+pipeline — so a figure comes with where its core went, without a profiler; ``api_wrk.py`` also reports the p50 and
+p99 of each stage of a request (validate, queued, commit, answer) over the paced run.
 """
 
 from __future__ import annotations
 
 import http.client
 
-__all__ = ["cpu_per_item", "scrape"]
+from fiscal_core.api.metrics import STAGE_BUCKETS, quantile
+
+__all__ = ["cpu_per_item", "scrape", "scrape_stages", "stage_quantiles"]
+
+
+def _metrics(port: int) -> str:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("GET", "/metrics")
+        return c.getresponse().read().decode()
+    finally:
+        c.close()
+
+
+def scrape_stages(port: int) -> dict[str, list[int]]:
+    """The request-stage histograms so far: per stage, the count in each bucket (not cumulative)."""
+    cumulative: dict[str, list[int]] = {}
+    for line in _metrics(port).splitlines():
+        if line.startswith("fiscal_request_stage_seconds_bucket{"):
+            stage = line.split('stage="', 1)[1].split('"', 1)[0]
+            cumulative.setdefault(stage, []).append(int(line.rsplit(" ", 1)[1]))
+    return {k: [c - (v[i - 1] if i else 0) for i, c in enumerate(v)] for k, v in cumulative.items()}
+
+
+def stage_quantiles(
+    before: dict[str, list[int]], after: dict[str, list[int]], qs: tuple[float, ...] = (0.5, 0.99)
+) -> dict[str, list[float | None]]:
+    """Milliseconds at the quantiles ``qs`` of each stage, over the requests between two scrapes."""
+    out: dict[str, list[float | None]] = {}
+    for stage, counts in after.items():
+        old = before.get(stage, [0] * len(counts))
+        delta = [a - b for a, b in zip(counts, old, strict=True)]
+        got = [quantile(q, STAGE_BUCKETS, delta) for q in qs]
+        out[stage] = [None if x is None else round(x * 1000, 2) for x in got]
+    return out
 
 
 def scrape(port: int) -> dict[str, float]:
     """CPU seconds so far by thread name (empty when the server does not report them)."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        c.request("GET", "/metrics")
-        text = c.getresponse().read().decode()
-    finally:
-        c.close()
+    text = _metrics(port)
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("fiscal_thread_cpu_seconds_total{"):

@@ -556,6 +556,17 @@ def _registered(metrics: str, status: int) -> int:
     return total
 
 
+def _stages(metrics: str) -> dict[str, tuple[int, float]]:
+    """``fiscal_request_stage_seconds``: (count, sum) by stage."""
+    out: dict[str, list[float]] = {}
+    for line in metrics.splitlines():
+        for kind, at in (("_count{", 0), ("_sum{", 1)):
+            if line.startswith("fiscal_request_stage_seconds" + kind):
+                stage = line.split('stage="')[1].split('"')[0]
+                out.setdefault(stage, [0, 0.0])[at] = float(line.rsplit(" ", 1)[1])
+    return {k: (int(v[0]), v[1]) for k, v in out.items()}
+
+
 def test_metrics_and_openapi(api: Client) -> None:
     status, data, headers = api.request("GET", "/metrics")
     text = data.decode()
@@ -563,12 +574,24 @@ def test_metrics_and_openapi(api: Client) -> None:
     assert "fiscal_http_requests_total" in text and "fiscal_drive_fill_ratio" in text
     # Every answered request is counted by route class and status, and its latency lands in the histogram.
     before_ok, before_bad = _registered(text, 200), _registered(text, 400)
+    stages_before = _stages(text)
+    assert set(stages_before) == {"validate", "queued", "commit", "answer"}, stages_before
     api.login("v4")
     for _ in range(3):
         assert api.post("/possystem/v4/sandbox-v4/sell", sell("v4"))[0] == 200
     assert api.post("/possystem/v4/sandbox-v4/sell", sell("v4", total=-1))[0] == 400
+    # A bulk request counts its journaled receipts (2 here; its refused item is not journaled).
+    items = [{**sell("v5"), "group_code": "sandbox-v5", "operation": "sell"} for _ in range(2)]
+    items.append({**sell("v5", total=-1), "group_code": "sandbox-v5", "operation": "sell"})
+    status, got = api.post("/api/v1/receipts", {"receipts": items})
+    assert status == 200 and got["accepted"] == 2, got
     text = api.request("GET", "/metrics")[1].decode()
     assert (_registered(text, 200), _registered(text, 400)) == (before_ok + 3, before_bad + 1)
+    # Each journaled request went through every stage once; the 400 was refused before the journal.
+    stages = _stages(text)
+    for stage, (count, total) in stages.items():
+        assert count == stages_before[stage][0] + 5, (stage, stages_before, stages)
+        assert total > stages_before[stage][1], (stage, stages_before, stages)
     # Where the worker's CPU goes, by thread (Linux /proc): the loop, the journal writer and the pipeline.
     cpu = {
         ln.split('thread="')[1].split('"')[0]: float(ln.rsplit(" ", 1)[1])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 import uuid as uuidlib
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -259,6 +260,7 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
         fut.set_result(_reply(req, {"results": results, "accepted": accepted}))
 
     assert svc.writer is not None
+    svc.stage_stats.observe("validate", time.perf_counter() - req.at, len(news))
     svc.writer.submit(news, docs, answer)
     return fut
 

@@ -17,6 +17,10 @@ Rules
   it commits, so a busy server makes fewer, larger commits (each costs two fsyncs and the rewrite of every
   touched B-tree path). A lone client never waits: its commits carry one entry. ``bench/api_wrk.py`` measured
   +15–25 % single-POST req/s with a 3 ms window and no worse p99 (bench/RESULTS.md).
+- With ``stages`` (the service's :class:`~fiscal_core.api.metrics.StageStats`), every request is timed through
+  the writer: ``queued`` (submitted → its commit starts) and ``commit`` here, ``answer`` (the commit's end → the
+  loop runs its answer) in :func:`_answer`. A request is observed once whatever its size; a bulk unit counts its
+  entries.
 """
 
 from __future__ import annotations
@@ -30,14 +34,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fiscal_core.api.intake import Accepted, Entry, Intake, NewEntry, Outcome
+from fiscal_core.api.metrics import StageStats
 from fiscal_core.ffd.receipt import Receipt
 
 __all__ = ["JournalWriter"]
 
 log = logging.getLogger("fiscal_core.journal")
 
-#: One unit of work: the entries with their documents, and where the answer goes (called on the loop).
-Unit = tuple[Sequence[NewEntry], Sequence[Receipt], Callable[[list[Accepted] | BaseException], None]]
+#: One unit of work: the entries with their documents, where the answer goes (called on the loop), and when it
+#: was submitted (``time.perf_counter``).
+Unit = tuple[Sequence[NewEntry], Sequence[Receipt], Callable[[list[Accepted] | BaseException], None], float]
 Done = tuple[bytes, Entry, Outcome]
 
 
@@ -53,6 +59,7 @@ class JournalWriter:
         max_batch: int = 20_000,
         window_s: float = 0.003,
         window_siblings: int = 4,
+        stages: StageStats | None = None,
     ) -> None:
         self.intake = intake
         self.loop = loop
@@ -60,6 +67,7 @@ class JournalWriter:
         self.max_batch = max_batch
         self.window_s = window_s
         self.window_siblings = window_siblings
+        self.stages = stages
         self._last_batch = 0  #: entries (requests and outcomes) of the last commit
         # A C-level queue: put() from the event loop takes no Python lock (a contended lock would hand the GIL
         # to another thread and make the loop wait for it back).
@@ -86,7 +94,7 @@ class JournalWriter:
         documents: Sequence[Receipt],
         answer: Callable[[list[Accepted] | BaseException], None],
     ) -> None:
-        self._queue.put((entries, documents, answer))
+        self._queue.put((entries, documents, answer, time.perf_counter()))
 
     def submit_outcomes(self, done: list[Done], written: Callable[[list[Done]], None]) -> None:
         """Outcomes from the fiscal pipeline: written in the next group commit, then ``written(done)`` is called
@@ -164,9 +172,15 @@ class JournalWriter:
             log.error("journal commit of %d entries and %d outcomes failed: %s", len(flat), len(done), exc)
             answers = exc
             self._retry = pending_outs  # outcomes wait for the next commit (a full disk passes)
-        self.commit_seconds += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self.commit_seconds += t1 - t0
         if units:
-            self.loop.call_soon_threadsafe(_answer, units, answers)
+            stages = self.stages
+            if stages is not None:
+                for unit in units:
+                    stages.observe("queued", t0 - unit[3], len(unit[0]))
+                stages.observe("commit", t1 - t0, len(flat))
+            self.loop.call_soon_threadsafe(_answer, units, answers, t1, stages)
         if isinstance(answers, BaseException):
             return
         self.commits += 1
@@ -177,7 +191,7 @@ class JournalWriter:
                 log.exception("reporting written outcomes failed")
         fresh: list[tuple[bytes, Any, Receipt]] = []
         k = 0
-        for entries, docs, _ in units:
+        for entries, docs, _, _ in units:
             for new, doc in zip(entries, docs, strict=True):
                 a = answers[k]
                 k += 1
@@ -197,9 +211,13 @@ class _Outcomes:
         self.written = written
 
 
-def _answer(units: list[Unit], answers: list[Accepted] | BaseException) -> None:
+def _answer(
+    units: list[Unit], answers: list[Accepted] | BaseException, committed: float = 0.0, stages: StageStats | None = None
+) -> None:
+    if stages is not None:
+        stages.observe("answer", time.perf_counter() - committed, sum(len(unit[0]) for unit in units))
     k = 0
-    for entries, _, reply in units:
+    for entries, _, reply, _ in units:
         n = len(entries)
         try:
             reply(answers if isinstance(answers, BaseException) else answers[k : k + n])

@@ -6,6 +6,11 @@ Rules
 - Queue lengths (journal writer backlog, receipts in the fleet, pending in the journal), per-register
   throughput, drive fill and OFD backlog come from the pipeline's last health snapshot (≤ 100 ms old).
 - Route classes, not raw paths (a uuid per path would explode the label set).
+- The stages of an accepted request (:class:`StageStats`), each observed once per request (a bulk request
+  counts its receipts): ``validate`` (the request's last byte → handed to the journal writer: the wait for the
+  loop iteration's batch and the validation), ``queued`` (→ its group commit starts), ``commit`` (the durable
+  commit), ``answer`` (the commit's end → the event loop answers). With the request histogram they say where a
+  single POST's latency goes under load; ``bench/api_wrk.py`` prints their quantiles at the paced rate.
 - CPU seconds per thread of the worker (event loop, journal writer, fiscal pipeline, OFD sender, executor), from
   ``/proc/self/task/<tid>/stat`` (Linux; absent elsewhere): where a core goes, without a profiler. Threads of one
   name (the executor's) add up.
@@ -24,11 +29,14 @@ if TYPE_CHECKING:
     from fiscal_core.api.http import Request, Response
     from fiscal_core.api.service import Service
 
-__all__ = ["RequestStats", "render", "route_class"]
+__all__ = ["STAGES", "RequestStats", "StageStats", "quantile", "render", "route_class"]
 
 _perf_counter = time.perf_counter
 _ROUTES: dict[str, str] = {}  #: path -> route class, for the paths seen most (bounded: report paths carry uuids)
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Finer at the low end than BUCKETS: a stage of a 10 ms budget is read from them.
+STAGE_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0)
+STAGES = ("validate", "queued", "commit", "answer")
 
 
 def route_class(path: str) -> str:
@@ -71,6 +79,40 @@ class RequestStats:
             self.sums[route] = 0.0
         h[bisect.bisect_left(BUCKETS, seconds)] += 1
         self.sums[route] += seconds
+
+
+class StageStats:
+    """Histograms of the stages of accepted requests (see the module rules). Each stage is observed by one thread
+    only (``validate`` and ``answer`` by the event loop, ``queued`` and ``commit`` by the journal writer), so an
+    update is a bisect and two list stores without a lock."""
+
+    def __init__(self) -> None:
+        self.hist: dict[str, list[int]] = {s: [0] * (len(STAGE_BUCKETS) + 1) for s in STAGES}
+        self.sums: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+
+    def observe(self, stage: str, seconds: float, n: int = 1) -> None:
+        """``n`` requests spent ``seconds`` in ``stage``."""
+        self.hist[stage][bisect.bisect_left(STAGE_BUCKETS, seconds)] += n
+        self.sums[stage] += seconds * n
+
+
+def quantile(q: float, bounds: tuple[float, ...], counts: list[int]) -> float | None:
+    """The ``q``-quantile of a histogram (``counts`` per bucket, the last one unbounded), interpolated linearly
+    inside its bucket as Prometheus's ``histogram_quantile`` does; None for an empty histogram. A quantile in the
+    unbounded bucket is reported as the last bound (a lower bound of the truth)."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, n in enumerate(counts):
+        if n and seen + n >= rank:
+            if i == len(bounds):
+                return bounds[-1]
+            low = bounds[i - 1] if i else 0.0
+            return low + (bounds[i] - low) * (rank - seen) / n
+        seen += n
+    return bounds[-1]
 
 
 _NUMBERED = re.compile(r"-\d+(_\d+)?$")
@@ -117,6 +159,19 @@ def render(svc: Service) -> str:
                 add(f'fiscal_http_request_seconds_bucket{{{w},route="{route}",le="{label}"}} {acc}')
             add(f'fiscal_http_request_seconds_sum{{{w},route="{route}"}} {stats.sums[route]:.6f}')
             add(f'fiscal_http_request_seconds_count{{{w},route="{route}"}} {acc}')
+    stages: StageStats | None = getattr(svc, "stage_stats", None)
+    if stages is not None:
+        add("# HELP fiscal_request_stage_seconds Where an accepted request's time goes: validate, queued (for the")
+        add("# journal writer), commit (durable), answer (back on the event loop); a bulk request counts its receipts.")
+        add("# TYPE fiscal_request_stage_seconds histogram")
+        for stage in STAGES:
+            acc = 0
+            for le, n in zip((*STAGE_BUCKETS, float("inf")), stages.hist[stage], strict=True):
+                acc += n
+                label = "+Inf" if le == float("inf") else f"{le:g}"
+                add(f'fiscal_request_stage_seconds_bucket{{{w},stage="{stage}",le="{label}"}} {acc}')
+            add(f'fiscal_request_stage_seconds_sum{{{w},stage="{stage}"}} {stages.sums[stage]:.6f}')
+            add(f'fiscal_request_stage_seconds_count{{{w},stage="{stage}"}} {acc}')
     writer = svc.writer
     add("# TYPE fiscal_receipts_total counter")
     for k, v in svc.stats.items():

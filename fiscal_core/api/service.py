@@ -46,6 +46,7 @@ from fiscal_core.api.http import Request, Response
 from fiscal_core.api.intake import Accepted, Entry, Intake, IntakeFull, NewEntry, document_sums
 from fiscal_core.api.journal import JournalWriter
 from fiscal_core.api.login_guard import LoginGuard
+from fiscal_core.api.metrics import StageStats
 from fiscal_core.api.ofd_link import OfdLink
 from fiscal_core.api.pipeline import Pipeline
 from fiscal_core.api.tokens import TokenExpired, TokenInvalid, Tokens, load_key
@@ -153,7 +154,7 @@ class Service:
         self._gates_at = 0.0
         self._feed_waiters: list[asyncio.Future[None]] = []
         #: ATOL registrations of this loop iteration, validated together by _register_batch
-        self._batch: list[tuple[bytes, str, Group, int, str, asyncio.Future[Response]]] = []
+        self._batch: list[tuple[bytes, str, Group, int, str, asyncio.Future[Response], float]] = []
         self._ro_stores: dict[int, Any] = {}
         self.dashboard: Any = None  #: fiscal_core.dashboard's state for this worker, made on first use
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -162,6 +163,7 @@ class Service:
         self.callbacks: CallbackRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.stats: dict[str, int] = {"accepted": 0, "duplicates": 0, "rejected": 0, "refused": 0}
+        self.stage_stats = StageStats()  #: where accepted requests' time goes (/metrics)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -172,7 +174,7 @@ class Service:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.writer = JournalWriter(self.intake, self.loop, self.pipeline.handoff)
+        self.writer = JournalWriter(self.intake, self.loop, self.pipeline.handoff, stages=self.stage_stats)
         self.writer.start()
         self.pipeline.writer = self.writer
         self.pipeline.start()
@@ -479,7 +481,7 @@ class Service:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Response] = loop.create_future()
         batch = self._batch
-        batch.append((req.body, login, group, version, operation, fut))
+        batch.append((req.body, login, group, version, operation, fut, req.at))
         if len(batch) == 1:
             loop.call_soon(self._register_batch)
         return fut
@@ -491,7 +493,8 @@ class Service:
         news: list[NewEntry] = []
         docs: list[Any] = []
         waiting: list[tuple[asyncio.Future[Response], Validated]] = []
-        for body, login, group, version, operation, fut in batch:
+        arrived: list[float] = []
+        for body, login, group, version, operation, fut, at in batch:
             try:
                 v = self._admit(body, login, group, version, operation)
                 news.append(NewEntry(views.new_uuid(), self._entry(login, group.code, operation, version, v)))
@@ -503,8 +506,13 @@ class Service:
                 continue
             docs.append(v.document)
             waiting.append((fut, v))
+            arrived.append(at)
         if not news:
             return
+        now = time.perf_counter()
+        observe = self.stage_stats.observe
+        for at in arrived:
+            observe("validate", now - at)
 
         def answer(got: list[Accepted] | BaseException) -> None:
             for k, (fut, v) in enumerate(waiting):
