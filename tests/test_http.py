@@ -28,7 +28,7 @@ import uvloop
 from conftest import ROOT
 
 from fiscal_core.api import http, http_client, workers
-from fiscal_core.api.http import HttpServer, Limits, Request, Response
+from fiscal_core.api.http import HttpServer, Later, Limits, Request, Response
 
 HOST = "127.0.0.1"
 
@@ -304,6 +304,51 @@ def test_pipelined_responses_keep_request_order_when_a_later_handler_finishes_fi
             await c.close()
         for thread in threads:
             thread.join()
+
+    run(main())
+
+
+def test_a_later_is_answered_inside_set_result_in_pipelined_order() -> None:
+    async def main() -> None:
+        laters: dict[str, Later] = {}
+
+        def handler(req: Request) -> Response | Later:
+            if not req.path.startswith("/later"):
+                return echo(req)
+            laters[req.path] = Later()
+            return laters[req.path]
+
+        async with serving(handler) as (server, port):
+            c = await Client.open(port)
+            c.send(get("/later1") + get("/fast") + get("/later2") + get("/later3"))
+            await until(lambda: len(laters) == 3)
+            laters["/later2"].set_result(echo(Request("GET", "/later2", {}, {}, b"", True, "", "1.1")))
+            assert server.requests_in_flight == 2  # delivered, but it waits for /later1 in the FIFO
+            laters["/later1"].set_result(Response.json({"path": "/later1"}))
+            # Written inside set_result: a future's done-callbacks would still be waiting for the next iteration.
+            assert server.requests_in_flight == 1
+            laters["/later1"].set_result(Response.json({"path": "ignored"}))  # the first answer wins
+            laters["/later3"].set_exception(RuntimeError("a bug"))
+            replies = await c.read(4)
+            assert [json.loads(r.body).get("path") for r in replies[:3]] == ["/later1", "/fast", "/later2"]
+            assert replies[3].status == 500 and server.requests_in_flight == 0
+            await c.close()
+
+    run(main())
+
+
+def test_a_later_can_be_awaited() -> None:
+    async def main() -> None:
+        later = Later()
+        asyncio.get_running_loop().call_soon(later.set_result, Response.json({"ok": True}))
+        resp = await later
+        assert resp.status == 200 and later.done()
+        failed = Later()
+        failed.set_exception(ValueError("no"))
+        with pytest.raises(ValueError):
+            await failed
+        with pytest.raises(asyncio.InvalidStateError):
+            Later().result()
 
     run(main())
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from fiscal_core.api import views
-from fiscal_core.api.http import Request, Response
+from fiscal_core.api.http import Later, Request, Response
 from fiscal_core.api.intake import Accepted, NewEntry
 from fiscal_core.api.validate import RequestInvalid, decode, validate_decoded
 from fiscal_core.ffd import fnsjson, qr, tlv
@@ -234,7 +234,7 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
         where.append((i, v))
     if not news:
         return _reply(req, {"results": results, "accepted": 0})
-    fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+    fut = Later()  # answered as soon as the journal's commit is (api.http's rules)
 
     def answer(got: list[Accepted] | BaseException) -> None:
         if fut.done():

@@ -5,6 +5,9 @@ Rules of this module:
 - A handler takes a :class:`Request` and returns a :class:`Response` (the fast path: no task, no closure, no
   timer) or an awaitable of one (work that must wait, e.g. a future completed from the journal's writer thread
   through ``loop.call_soon_threadsafe``). A coroutine is wrapped in a task; a future is awaited as it is.
+- A :class:`Later` is the handler's promise of a response that code on the loop's thread completes: the
+  response is rendered and written inside ``set_result``, not one loop iteration later as a future's
+  done-callbacks are (under load an iteration is milliseconds: every ready socket's requests are handled in it).
 - Pipelining: every request in a read is parsed and handled; responses leave strictly in request order. A
   response that is ready while an earlier one is still awaited waits in the connection's FIFO.
 - One write per read on the fast path: the responses produced while one read is parsed are joined and written
@@ -55,6 +58,7 @@ __all__ = [
     "JSON_CONTENT_TYPE",
     "Handler",
     "HttpServer",
+    "Later",
     "Limits",
     "Request",
     "RequestDone",
@@ -149,6 +153,65 @@ class StreamResponse(Response):
 
     def __repr__(self) -> str:
         return f"<StreamResponse {self.status}>"
+
+
+class Later:
+    """A response that code on the event loop's thread gives later (see the module rules): like a future, but
+    its done-callbacks run inside :meth:`set_result` / :meth:`set_exception`, at once. The first answer wins.
+    Only the loop's thread may complete it. Awaiting one works (through a future) for code that needs to."""
+
+    __slots__ = ("_callbacks", "_exception", "_result")
+
+    def __init__(self) -> None:
+        self._result: Response | None = None
+        self._exception: BaseException | None = None
+        self._callbacks: list[Callable[[Later], None]] = []
+
+    def done(self) -> bool:
+        return self._result is not None or self._exception is not None
+
+    def result(self) -> Response:
+        if self._exception is not None:
+            raise self._exception
+        if self._result is None:
+            raise asyncio.InvalidStateError("the response is not there yet")
+        return self._result
+
+    def set_result(self, response: Response) -> None:
+        if not self.done():
+            self._result = response
+            self._fire()
+
+    def set_exception(self, exc: BaseException) -> None:
+        if not self.done():
+            self._exception = exc
+            self._fire()
+
+    def add_done_callback(self, callback: Callable[[Later], None]) -> None:
+        if self.done():
+            callback(self)
+        else:
+            self._callbacks.append(callback)
+
+    def _fire(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:  # one broken callback must not keep the others from their answer
+                log.exception("a Later's done-callback failed")
+
+    def __await__(self) -> Any:
+        if not self.done():
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def wake(_: Later) -> None:
+                if not fut.done():
+                    fut.set_result(None)
+
+            self.add_done_callback(wake)
+            yield from fut.__await__()
+        return self.result()
 
 
 Handler: TypeAlias = Callable[[Request], Response | Awaitable[Response]]
@@ -305,7 +368,7 @@ class _Pending:
         self.data: bytes | None = None
         self.stream: Iterator[bytes] | None = None  #: a StreamResponse's body, pumped when its turn comes
 
-    def __call__(self, fut: asyncio.Future[Any]) -> None:
+    def __call__(self, fut: asyncio.Future[Any] | Later) -> None:
         try:
             resp = fut.result()
             if not isinstance(resp, Response):
@@ -595,7 +658,10 @@ class _Connection(asyncio.Protocol):
                 else:
                     self._out.append(data)
                 return
-            if type(resp) is StreamResponse:
+            fut: Later | asyncio.Future[Response]
+            if type(resp) is Later:
+                fut = resp
+            elif type(resp) is StreamResponse:
                 fut = self._loop.create_future()
                 fut.set_result(resp)
             else:

@@ -42,7 +42,7 @@ import msgspec
 
 from fiscal_core.api import atol, views
 from fiscal_core.api.callbacks import CallbackRunner
-from fiscal_core.api.http import Request, Response
+from fiscal_core.api.http import Later, Request, Response
 from fiscal_core.api.intake import Accepted, Entry, Intake, IntakeFull, NewEntry, document_sums
 from fiscal_core.api.journal import JournalWriter
 from fiscal_core.api.login_guard import LoginGuard
@@ -154,7 +154,7 @@ class Service:
         self._gates_at = 0.0
         self._feed_waiters: list[asyncio.Future[None]] = []
         #: ATOL registrations of this loop iteration, validated together by _register_batch
-        self._batch: list[tuple[bytes, str, Group, int, str, asyncio.Future[Response], float]] = []
+        self._batch: list[tuple[bytes, str, Group, int, str, Later, float]] = []
         self._ro_stores: dict[int, Any] = {}
         self.dashboard: Any = None  #: fiscal_core.dashboard's state for this worker, made on first use
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -478,12 +478,13 @@ class Service:
         # Validation is deferred to the end of this loop iteration, where every request that arrived in it is
         # validated back to back (see _register_batch): one warm pass over the validator's code and data instead
         # of a cache-cold one per request between socket reads, and one journal hand-off for all of them.
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Response] = loop.create_future()
+        # A Later, not a future: the answer is written when the journal's commit is answered, not one loop iteration
+        # after it (api.http's rules).
+        fut = Later()
         batch = self._batch
         batch.append((req.body, login, group, version, operation, fut, req.at))
         if len(batch) == 1:
-            loop.call_soon(self._register_batch)
+            asyncio.get_running_loop().call_soon(self._register_batch)
         return fut
 
     def _register_batch(self) -> None:
@@ -492,7 +493,7 @@ class Service:
         batch, self._batch = self._batch, []
         news: list[NewEntry] = []
         docs: list[Any] = []
-        waiting: list[tuple[asyncio.Future[Response], Validated]] = []
+        waiting: list[tuple[Later, Validated]] = []
         arrived: list[float] = []
         for body, login, group, version, operation, fut, at in batch:
             try:
