@@ -12,11 +12,11 @@ Rules
   for both, and the two never wait for each other's LMDB write lock.
 - Batches are capped (``max_batch``) so one huge bulk request does not hold the writer for long; a bulk
   request is submitted as one unit and answered as one.
-- Commit window (as a database's commit_delay/commit_siblings): when the last commit carried at least
-  ``window_siblings`` entries — many clients are waiting — the writer waits up to ``window_s`` for more before
-  it commits, so a busy server makes fewer, larger commits (each costs two fsyncs and the rewrite of every
-  touched B-tree path). A lone client never waits: its commits carry one entry. ``bench/api_wrk.py`` measured
-  +15–25 % single-POST req/s with a 3 ms window and no worse p99 (bench/RESULTS.md).
+- Commit window (as a database's commit_delay/commit_siblings), off by default: with ``window_s`` > 0, when the
+  last commit carried at least ``window_siblings`` entries the writer waits up to ``window_s`` for more before it
+  commits (fewer, larger commits). It once gave +15–25 % single-POST req/s; since requests are validated per loop
+  iteration and answered through ``http.Later`` they arrive in bursts anyway, and a 3 ms window cost peak req/s
+  and p99 in paired runs (bench/RESULTS.md, session 7). A lone client never waits: its commits carry one entry.
 - With ``stages`` (the service's :class:`~fiscal_core.api.metrics.StageStats`), every request is timed through
   the writer: ``queued`` (submitted → its commit starts) and ``commit`` here, ``answer`` (the commit's end → the
   loop runs its answer) in :func:`_answer`. A request is observed once whatever its size; a bulk unit counts its
@@ -57,7 +57,7 @@ class JournalWriter:
         handoff: Callable[[list[tuple[bytes, Any, Receipt]]], None] | None = None,
         *,
         max_batch: int = 20_000,
-        window_s: float = 0.003,
+        window_s: float = 0.0,
         window_siblings: int = 4,
         stages: StageStats | None = None,
     ) -> None:
