@@ -15,8 +15,9 @@ Rules
 - Commit window (as a database's commit_delay/commit_siblings), off by default: with ``window_s`` > 0, when the
   last commit carried at least ``window_siblings`` entries the writer waits up to ``window_s`` for more before it
   commits (fewer, larger commits). It once gave +15–25 % single-POST req/s; since requests are validated per loop
-  iteration and answered through ``http.Later`` they arrive in bursts anyway, and a 3 ms window cost peak req/s
-  and p99 in paired runs (bench/RESULTS.md, session 7). A lone client never waits: its commits carry one entry.
+  iteration and answered through ``http.Later`` they arrive in bursts anyway, and a 3 ms window cost ~9 % of the
+  peak req/s in paired runs, with the same p99 at 70 % load (bench/RESULTS.md, session 7). A lone client never
+  waits: its commits carry one entry.
 - With ``stages`` (the service's :class:`~fiscal_core.api.metrics.StageStats`), every request is timed through
   the writer: ``queued`` (submitted → its commit starts) and ``commit`` here, ``answer`` (the commit's end → the
   loop runs its answer) in :func:`_answer`. A request is observed once whatever its size; a bulk unit counts its
