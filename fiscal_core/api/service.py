@@ -2,8 +2,9 @@
 
 Rules
 - Handlers run on the event loop and never block on a durable commit: they validate (pure CPU), then hand the
-  request to the journal writer (which checks idempotency inside its transaction) and return a future that is
-  completed after the group commit. Password checks (scrypt, ~60 ms) run in a thread.
+  request to the journal writer (which checks idempotency inside its transaction) and return an
+  :class:`~fiscal_core.api.http.Later` that is answered after the group commit (written at once, not in the next
+  loop iteration). Password checks (scrypt, ~60 ms) run in a thread.
 - ATOL registrations are validated at the end of the loop iteration they arrived in, all of that iteration's
   back to back, and go to the journal writer as one unit: one warm pass over the validator instead of a
   cache-cold one per request between socket reads (on a 2 GHz VM with a small cache: 241 -> 160 µs of CPU per
