@@ -23,6 +23,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -139,6 +140,19 @@ def thread_cpu() -> dict[str, float]:
     return out
 
 
+def _histogram(
+    add: Callable[[str], None], name: str, labels: str, bounds: tuple[float, ...], counts: list[int], total: float
+) -> None:
+    """One Prometheus histogram series: cumulative ``_bucket`` lines (``le`` bounds, +Inf), ``_sum``, ``_count``."""
+    acc = 0
+    for le, n in zip((*bounds, float("inf")), counts, strict=True):
+        acc += n
+        label = "+Inf" if le == float("inf") else f"{le:g}"
+        add(f'{name}_bucket{{{labels},le="{label}"}} {acc}')
+    add(f"{name}_sum{{{labels}}} {total:.6f}")
+    add(f"{name}_count{{{labels}}} {acc}")
+
+
 def render(svc: Service) -> str:
     w = f'worker="{svc.worker}"'
     out: list[str] = []
@@ -152,26 +166,19 @@ def render(svc: Service) -> str:
         add("# HELP fiscal_http_request_seconds Time from a request's last byte to its response.")
         add("# TYPE fiscal_http_request_seconds histogram")
         for route, h in sorted(stats.hist.items()):
-            acc = 0
-            for le, n in zip((*BUCKETS, float("inf")), h, strict=True):
-                acc += n
-                label = "+Inf" if le == float("inf") else f"{le:g}"
-                add(f'fiscal_http_request_seconds_bucket{{{w},route="{route}",le="{label}"}} {acc}')
-            add(f'fiscal_http_request_seconds_sum{{{w},route="{route}"}} {stats.sums[route]:.6f}')
-            add(f'fiscal_http_request_seconds_count{{{w},route="{route}"}} {acc}')
+            _histogram(add, "fiscal_http_request_seconds", f'{w},route="{route}"', BUCKETS, h, stats.sums[route])
     stages: StageStats | None = getattr(svc, "stage_stats", None)
     if stages is not None:
-        add("# HELP fiscal_request_stage_seconds Where an accepted request's time goes: validate, queued (for the")
-        add("# journal writer), commit (durable), answer (back on the event loop); a bulk request counts its receipts.")
+        add(
+            "# HELP fiscal_request_stage_seconds Where an accepted request's time goes: validate, queued (for the "
+            "journal writer), commit (durable), answer (back on the event loop); a bulk request counts its receipts."
+        )
         add("# TYPE fiscal_request_stage_seconds histogram")
         for stage in STAGES:
-            acc = 0
-            for le, n in zip((*STAGE_BUCKETS, float("inf")), stages.hist[stage], strict=True):
-                acc += n
-                label = "+Inf" if le == float("inf") else f"{le:g}"
-                add(f'fiscal_request_stage_seconds_bucket{{{w},stage="{stage}",le="{label}"}} {acc}')
-            add(f'fiscal_request_stage_seconds_sum{{{w},stage="{stage}"}} {stages.sums[stage]:.6f}')
-            add(f'fiscal_request_stage_seconds_count{{{w},stage="{stage}"}} {acc}')
+            labels = f'{w},stage="{stage}"'
+            _histogram(
+                add, "fiscal_request_stage_seconds", labels, STAGE_BUCKETS, stages.hist[stage], stages.sums[stage]
+            )
     writer = svc.writer
     add("# TYPE fiscal_receipts_total counter")
     for k, v in svc.stats.items():
