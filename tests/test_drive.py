@@ -26,9 +26,11 @@ from fiscal_core import samples
 from fiscal_core.drive import archive, records
 from fiscal_core.drive.drive import FiscalDrive, Issued, make_fn_number
 from fiscal_core.drive.errors import DriveCorrupt, DriveError, WrongState
+from fiscal_core.drive.state import DriveState
 from fiscal_core.drive.store import DriveStore
 from fiscal_core.errors import FiscalError
 from fiscal_core.ffd import identifiers, tlv
+from fiscal_core.ffd.counters import Counters, OperationCounters
 from fiscal_core.ffd.enums import ChangeReason, CorrectionType, FfdVersion, ReregistrationReason, VatRate
 from fiscal_core.ffd.receipt import Correction, IndustryProp, Payments, Receipt
 
@@ -987,3 +989,42 @@ def test_append_many_equals_one_by_one(tmp_path_factory: Any, forms: list[int], 
     assert archive.verify(batched).ok
     batched.store.close()
     single.store.close()
+
+
+# --------------------------------------------------------------------------- the working copy of the state
+
+_op_counters = st.builds(
+    OperationCounters,
+    count=st.integers(0, 10**6),
+    cash=st.integers(0, 10**12),
+    electronic=st.integers(0, 10**12),
+    total=st.integers(0, 10**12),
+    vat=st.dictionaries(st.integers(1, 12), st.integers(0, 10**12), max_size=6),
+)
+_counters = st.builds(Counters, **{name: _op_counters for name in Counters.__struct_fields__})
+
+
+@settings(max_examples=200)
+@given(
+    shift=_counters,
+    drive=_counters,
+    next_fd=st.integers(1, 250_000),
+    shift_open=st.booleans(),
+    which=st.sampled_from(Counters.__struct_fields__),
+)
+def test_state_copy_is_deep_where_the_state_is_mutable(
+    shift: Counters, drive: Counters, next_fd: int, shift_open: bool, which: str
+) -> None:
+    state = DriveState(
+        phase="fiscal", next_fd=next_fd, shift_open=shift_open, shift_counters=shift, drive_counters=drive
+    )
+    before = msgspec.msgpack.encode(state)
+    copy = state.copy()
+    assert copy == state and msgspec.msgpack.encode(copy) == before  # every field, byte for byte
+    # A prepared batch works on the copy; the drive's state must not move until the commit swaps it in.
+    for counters in (copy.shift_counters, copy.drive_counters):
+        ops = getattr(counters, which)
+        ops.count += 1
+        ops.vat[1] = ops.vat.get(1, 0) + 7
+    copy.next_fd += 1
+    assert msgspec.msgpack.encode(state) == before

@@ -7,6 +7,7 @@ exactly-once recovery after a crash between the drive commit and the outcome wri
 
 from __future__ import annotations
 
+import hashlib
 import pathlib
 import time
 import uuid as uuidlib
@@ -85,6 +86,40 @@ def test_accept_is_idempotent_per_group_and_external_id(tmp_path: pathlib.Path) 
         assert intake.pending_of("shop", 1) == [(2, first[1].uuid)]
         report = intake.report(first[0].uuid)
         assert report is not None and report[1] is None and report[0].seq == 1
+
+
+def _every_field(obj: Any) -> Any:
+    """A document as versions before ``omit_defaults`` packed it: every field of every Struct, defaults too."""
+    if isinstance(obj, msgspec.Struct):
+        return {name: _every_field(getattr(obj, name)) for name in obj.__struct_fields__}
+    if isinstance(obj, tuple):
+        return [_every_field(x) for x in obj]
+    return obj
+
+
+def _hash(operation: str, packed: bytes) -> bytes:
+    return hashlib.sha256(operation.encode() + b"\n" + packed).digest()
+
+
+@pytest.mark.parametrize("ffd", [4, 5])
+def test_a_repeat_of_an_entry_packed_with_every_field_is_the_same_payload(tmp_path: pathlib.Path, ffd: int) -> None:
+    doc, other = samples.receipt(3, 1, ffd=ffd), samples.receipt(3, 2, ffd=ffd)
+    legacy = msgspec.msgpack.encode(_every_field(doc))
+    current = msgspec.msgpack.encode(doc)
+    assert len(legacy) > len(current)  # the default fields are left out now
+    assert msgspec.msgpack.decode(legacy, type=type(doc)) == doc  # and both packings read back the same
+    old = msgspec.structs.replace(entry("shop", "A", doc, payload=_hash("sell", legacy)), document=legacy)
+    with Intake(tmp_path / "intake") as intake:
+        (first,) = intake.accept([NewEntry(uuidlib.uuid4().bytes, old)])
+        again = intake.accept(
+            [
+                new("shop", "A", doc, payload=_hash("sell", current)),  # the same receipt, validated today
+                new("shop", "A", other, payload=_hash("sell", msgspec.msgpack.encode(other))),
+                new("shop", "A", doc, payload=_hash("sell_refund", current)),  # same document, other operation
+            ]
+        )
+    assert [a.uuid for a in again] == [first.uuid] * 3 and all(a.duplicate for a in again)
+    assert [a.same_payload for a in again] == [True, False, False]
 
 
 def test_finish_moves_a_receipt_out_of_pending_once_and_feeds_the_tenant(tmp_path: pathlib.Path) -> None:

@@ -287,13 +287,21 @@ def _text_warned(value: object, limit: int, warnings: list[Any], at: str, index:
     None when the value is absent, too long or empty once substituted (the spec decides those)."""
     if type(value) is not str or not value:
         return None
-    text, changes = _substitute(value)
+    text, message = _substituted(value)
     if not text or len(text) > limit:
         return None
-    if changes:
+    if message is not None:
         path = f"{at}[{index}].{name}" if index >= 0 else at + name
-        warnings.append(_FieldWarning(path=path, code="cp866_substitution", message=_describe(changes)))
+        warnings.append(_FieldWarning(path=path, code="cp866_substitution", message=message))
     return text
+
+
+@functools.lru_cache(maxsize=16384)
+def _substituted(s: str) -> tuple[str, str | None]:
+    """The spec's CP866 substitution of ``s`` and its warning's text (None: nothing was changed). A catalogue's
+    names repeat from receipt to receipt, so each is substituted and described once."""
+    text, changes = _substitute(s)
+    return text, _describe(changes) if changes else None
 
 
 @functools.lru_cache(maxsize=16384)

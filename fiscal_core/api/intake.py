@@ -41,6 +41,7 @@ Dashboard indexes (issue 9), written by :meth:`_finish_in` in the transaction th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -52,6 +53,7 @@ import msgspec
 
 from fiscal_core.errors import FiscalError
 from fiscal_core.ffd.enums import VatRate
+from fiscal_core.ffd.receipt import Correction, Receipt
 
 __all__ = [
     "RECEIPT_ROW",
@@ -148,7 +150,28 @@ class Accepted(msgspec.Struct, frozen=True):
 
 _entry_enc = msgspec.msgpack.Encoder()
 _entry_dec = msgspec.msgpack.Decoder(Entry)
+_doc_enc = msgspec.msgpack.Encoder()
+_receipt_dec = msgspec.msgpack.Decoder(Receipt)
+_correction_dec = msgspec.msgpack.Decoder(Correction)
 _outcome_dec = msgspec.msgpack.Decoder(Outcome)
+
+
+def same_payload(original: Entry, payload_hash: bytes) -> bool:
+    """Whether a repeat with ``payload_hash`` carries the payload ``original`` was journaled with.
+
+    The hash is SHA-256 over ``operation\\n`` + the msgpack of the validated document (``api.validate``).
+    Documents are packed without their default fields (``ffd.receipt``: ``omit_defaults``); an entry journaled
+    by a version that packed every field hashes that older, longer packing. So when the hashes differ and the
+    original's document is not packed the current way, it is re-packed and hashed again: a repeat after an
+    upgrade is not reported as a different payload. Only a mismatch pays for this.
+    """
+    if original.payload_hash == payload_hash:
+        return True
+    doc = (_correction_dec if original.correction else _receipt_dec).decode(original.document)
+    repacked = _doc_enc.encode(doc)
+    if repacked == original.document:
+        return False
+    return hashlib.sha256(original.operation.encode() + b"\n" + repacked).digest() == payload_hash
 
 
 def _u64(n: int) -> bytes:
@@ -369,7 +392,7 @@ class Intake:
             if not put(ikey, new.uuid, db=idem, overwrite=False):
                 known = cast(bytes, get(ikey, db=idem))
                 original = _entry_dec.decode(cast(bytes, get(known, db=journal)))
-                out.append(Accepted(known, True, original.seq, original.payload_hash == e.payload_hash, original))
+                out.append(Accepted(known, True, original.seq, same_payload(original, e.payload_hash), original))
                 continue
             seq += 1
             put(new.uuid, enc(msgspec.structs.replace(e, seq=seq)), db=journal)

@@ -72,7 +72,10 @@ class DriveState(msgspec.Struct, kw_only=True):
 
     def copy(self) -> DriveState:
         """A deep copy to work on inside a transaction; swapped in only after the commit."""
-        return msgspec.msgpack.decode(msgspec.msgpack.encode(self), type=DriveState)
+        # Every other field is an int, a str, a bool or the frozen identity: only the counters are mutable.
+        return msgspec.structs.replace(
+            self, shift_counters=self.shift_counters.copy(), drive_counters=self.drive_counters.copy()
+        )
 
 
 _ZONES: dict[str, dt.tzinfo] = {}

@@ -78,6 +78,10 @@ class OperationCounters(Struct, kw_only=True):
         for rate, amount in vat.items():
             self.vat[rate] = self.vat.get(rate, 0) + amount
 
+    def copy(self) -> OperationCounters:
+        """An independent copy (its own ``vat`` dict)."""
+        return msgspec.structs.replace(self, vat=dict(self.vat))
+
     def _merge(self, other: OperationCounters) -> None:
         self.count += other.count
         self.cash += other.cash
@@ -118,6 +122,19 @@ class Counters(Struct, kw_only=True):
     correction_sale_refund: OperationCounters = msgspec.field(default_factory=_operation_counters)
     correction_purchase: OperationCounters = msgspec.field(default_factory=_operation_counters)
     correction_purchase_refund: OperationCounters = msgspec.field(default_factory=_operation_counters)
+
+    def copy(self) -> Counters:
+        """An independent deep copy (a drive works on one inside a transaction)."""
+        return Counters(
+            sale=self.sale.copy(),
+            sale_refund=self.sale_refund.copy(),
+            purchase=self.purchase.copy(),
+            purchase_refund=self.purchase_refund.copy(),
+            correction_sale=self.correction_sale.copy(),
+            correction_sale_refund=self.correction_sale_refund.copy(),
+            correction_purchase=self.correction_purchase.copy(),
+            correction_purchase_refund=self.correction_purchase_refund.copy(),
+        )
 
     def by_sign(self, sign: int) -> OperationCounters:
         """Receipts and corrections with settlement sign ``sign`` (1129–1132)."""
