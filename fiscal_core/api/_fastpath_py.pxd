@@ -40,7 +40,7 @@ cdef object _email(object value)
                claimed=cython.longlong, j=Py_ssize_t, position=Py_ssize_t, code=cython.int, taxed=bint,
                req=dict, body=dict, company=dict, client=dict, it=dict, vat=dict, entry=dict, p=dict,
                items=list, rates=list, claimed_vat=list, turnover=dict, sums=list, warnings=list,
-               marks=list)
+               marks=list, counts=dict, by_rate=dict, doc_sums=list)
 cpdef object validate_decoded(object obj, object version, object operation, object group_inn, object group_ffd,
                               object group_sno, str path_prefix=*)
 

@@ -41,6 +41,7 @@ import msgspec
 
 from fiscal_core.api import _validate_py as _spec
 from fiscal_core.api import atol
+from fiscal_core.ffd import receipt as _receipt
 from fiscal_core.ffd.enums import TaxSystem
 from fiscal_core.ffd.receipt import Item, Payments, Receipt, VatSum
 
@@ -121,6 +122,7 @@ _substitute = _spec.substitute_cp866
 _describe = _spec._describe
 _rub = _spec._rub
 _TOTAL_TOLERANCE: int = _spec.TOTAL_TOLERANCE
+_SHARES: dict[int, Any] = _receipt._SHARES
 
 
 def bind(spec: ModuleType) -> None:
@@ -516,6 +518,7 @@ def validate_decoded(
     total = 0
     items: list[Item] = []
     turnover: dict[int, int] = {}
+    counts: dict[int, int] = {}  #: items per rate code, for document_sums
     marks: list[tuple[int, str]] = []
     handled = _ITEM_HANDLED_V5 if v5 else _ITEM_HANDLED_V4
     other = _ITEM_OTHER_V5 if v5 else _ITEM_OTHER_V4
@@ -659,6 +662,7 @@ def validate_decoded(
         items.append(item)
         total += amount
         turnover[code] = turnover.get(code, 0) + amount
+        counts[code] = counts.get(code, 0) + 1
     if total > _MAX_KOPECKS:
         return None
     claimed = _kopecks(body.get("total"))
@@ -688,6 +692,10 @@ def validate_decoded(
     if paid < total or paid - total > sums[0]:
         return None
 
+    # document_sums (ffd.receipt) from the sums at hand: per rate code [turnover, VAT, items], in item order.
+    by_rate: dict[int, list[int]] = {}
+    for code, amount in turnover.items():
+        by_rate[code] = [amount, 0, counts[code]]
     vat_sums = None
     if rates:
         out = []
@@ -704,7 +712,20 @@ def validate_decoded(
             elif k > total:
                 return None
             out.append(VatSum(rate=rate, amount=k))
+            row = by_rate.get(code)
+            if row is None:
+                by_rate[code] = [0, k, 0]
+            else:
+                row[1] = k
         vat_sums = tuple(out)
+    else:
+        for code, row in by_rate.items():
+            share = _SHARES.get(code)
+            if share is not None:
+                row[1] = (row[0] * share[0] * 2 + share[1]) // (share[1] * 2)
+    doc_sums = [sums[0], sums[1]]
+    for code, row in by_rate.items():
+        doc_sums += (code, row[0], row[1], row[2])
 
     cashier = None
     cashier_in = body.get("cashier")
@@ -750,4 +771,5 @@ def validate_decoded(
         timestamp_text=stamp,
         ism_optional=ism,
         mark_codes=tuple(marks),
+        sums=tuple(doc_sums),
     )

@@ -54,7 +54,8 @@ Rules (cloud-api.md §1.5, §1.6, §1.10, §1.13; ffd.md)
 - The result passes :func:`~fiscal_core.ffd.receipt.check_sums`, :func:`~fiscal_core.ffd.receipt.check_text`
   and ``encode_body`` for an identity of ``group_ffd``. ``payload_hash`` is SHA-256 over the operation and
   ``packed`` (the msgpack of the document, which the journal stores as is): the fiscal content only, so a
-  retry with another ``timestamp`` or callback has the same hash.
+  retry with another ``timestamp`` or callback has the same hash. ``sums`` is
+  :func:`~fiscal_core.ffd.receipt.document_sums` of the document (the journal's report index adds it up).
 - Speed (the API floor is 12,000 single-receipt POSTs/s on one core): typed decode straight from bytes; each
   checker has an allocation-free fast path and builds paths and messages only on failure; rarely sent fields
   are tested for presence in one expression and built apart; the warnings list exists only when something
@@ -98,6 +99,7 @@ from fiscal_core.ffd.receipt import (
     Supplier,
     UserProp,
     VatSum,
+    document_sums,
 )
 from fiscal_core.ffd.tags import REGISTRY
 
@@ -249,6 +251,7 @@ class Validated(Struct, frozen=True, kw_only=True, gc=False):
     packed: bytes = b""  #: msgpack of ``document``, encoded once for the hash and the journal
     ism_optional: bool = False  #: v5: register with 2106 = 0 if the marking system times out
     mark_codes: tuple[tuple[int, str], ...] = ()  #: (item position, full gs1m code) for the marking check
+    sums: tuple[int, ...] = ()  #: ``ffd.receipt.document_sums(document)``: what the intake's report index adds
 
     @property
     def atol_warnings(self) -> dict[str, str] | None:
@@ -1453,6 +1456,7 @@ def validate(
         timestamp_text=req.timestamp if len(req.timestamp) == 19 else atol.format_datetime(timestamp),
         ism_optional=bool(getattr(req, "ism_optional", False)),
         mark_codes=marks,
+        sums=document_sums(doc),
     )
 
 

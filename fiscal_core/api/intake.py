@@ -28,9 +28,9 @@ Dashboard indexes (issue 9), written by :meth:`_finish_in` in the transaction th
   read, merged and written once per batch (a batch of 1,000 receipts from one register is one read-modify-write).
   The VAT of a receipt is its ``vats`` when it states them, else the rate's share of the rate's turnover (as the
   document builder computes 1102–1107). Only ``done`` outcomes are summed; failures have no fiscal data. What a
-  receipt adds (payments, per-rate turnover and VAT) is computed at acceptance from the validated document the
-  API holds anyway (:func:`document_sums` → :attr:`Entry.sums`), so finishing never decodes a document (entries
-  journaled before that field existed are decoded, only their few fields).
+  receipt adds (payments, per-rate turnover and VAT) is computed by validation (``ffd.receipt.document_sums`` →
+  ``Validated.sums`` → :attr:`Entry.sums`), so finishing never decodes a document (entries journaled before that
+  field existed are decoded, only their few fields).
 - ``meta`` ``tcount\\0tenant``: finished receipts per tenant (done, fail), one put per tenant per batch (the
   dashboard's live throughput chart polls it).
 - The feed is in commit order and an outcome's ``at`` is taken when its batch finished, so ``at`` rises along a
@@ -52,8 +52,7 @@ import lmdb
 import msgspec
 
 from fiscal_core.errors import FiscalError
-from fiscal_core.ffd.enums import VatRate
-from fiscal_core.ffd.receipt import Correction, Receipt
+from fiscal_core.ffd.receipt import Correction, Receipt, document_sums
 
 __all__ = [
     "RECEIPT_ROW",
@@ -215,44 +214,7 @@ _rows_dec = msgspec.msgpack.Decoder(list[list[int]]).decode
 RECEIPT_ROW = 0
 
 
-#: 1199 code -> the VAT share of a VAT-inclusive amount (None: no VAT), as VatRate.vat_included computes it.
-_SHARES = {int(r): r.included_fraction for r in VatRate}
-
-
 _SIGNS = {"sell": 1, "sell_refund": 2, "buy": 3, "buy_refund": 4}
-
-
-def document_sums(doc: Any) -> tuple[int, ...]:
-    """What the ``agg`` index needs of one receipt or correction (a validated ``Receipt`` or ``_DocSums``):
-    ``(cash, electronic, rate, turnover, vat, items, rate, …)``. ``Service`` computes it once at acceptance from
-    the document it has in hand (:attr:`Entry.sums`), so finishing a receipt never decodes its document."""
-    turnover: dict[int, list[int]] = {}
-    for item in doc.items:
-        rate = int(item.vat)
-        t = turnover.get(rate)
-        if t is None:
-            turnover[rate] = [item.sum, 0, 1]
-        else:
-            t[0] += item.sum
-            t[2] += 1
-    vats = doc.vats
-    if vats is not None:
-        for v in vats:
-            rate = int(v.rate)
-            t = turnover.get(rate)
-            if t is None:
-                turnover[rate] = [0, v.amount, 0]
-            else:
-                t[1] = v.amount
-    else:
-        for rate, t in turnover.items():
-            share = _SHARES.get(rate)
-            if share is not None:
-                t[1] = (t[0] * share[0] * 2 + share[1]) // (share[1] * 2)
-    out = [doc.payments.cash, doc.payments.electronic]
-    for rate, t in turnover.items():
-        out += (rate, t[0], t[1], t[2])
-    return tuple(out)
 
 
 def _sum_document(rows: dict[tuple[int, int], list[int]], entry: Entry, total: int) -> None:

@@ -68,6 +68,7 @@ __all__ = [
     "VatSum",
     "check_sums",
     "check_text",
+    "document_sums",
     "item_sum",
     "vat_amount",
     "vat_totals",
@@ -432,3 +433,46 @@ def _walk_text(value: Any, path: str) -> None:
     elif isinstance(value, tuple):
         for i, element in enumerate(value):
             _walk_text(element, f"{path}[{i}]")
+
+
+#: 1199 code -> the VAT share of a VAT-inclusive amount (None: no VAT), as VatRate.vat_included computes it.
+_SHARES = {int(r): r.included_fraction for r in VatRate}
+
+
+def document_sums(doc: Any) -> tuple[int, ...]:
+    """A receipt's or correction's sums as the intake's report index (``agg``) adds them up:
+    ``(cash, electronic, rate, turnover, vat, items, rate, …)``, the rates in the order they first appear in the
+    items, then those only ``vats`` names. The VAT of a rate is the one ``vats`` states, else the rate's share of
+    its turnover (as the document builder computes 1102–1107).
+
+    ``doc`` is a :class:`Receipt` or anything with its ``items`` (``sum``, ``vat``), ``vats`` and ``payments``.
+    Validation computes it once (``Validated.sums``; the fast path on its way through the items), so finishing
+    a receipt never decodes its document.
+    """
+    turnover: dict[int, list[int]] = {}
+    for item in doc.items:
+        rate = int(item.vat)
+        t = turnover.get(rate)
+        if t is None:
+            turnover[rate] = [item.sum, 0, 1]
+        else:
+            t[0] += item.sum
+            t[2] += 1
+    vats = doc.vats
+    if vats is not None:
+        for v in vats:
+            rate = int(v.rate)
+            t = turnover.get(rate)
+            if t is None:
+                turnover[rate] = [0, v.amount, 0]
+            else:
+                t[1] = v.amount
+    else:
+        for rate, t in turnover.items():
+            share = _SHARES.get(rate)
+            if share is not None:
+                t[1] = (t[0] * share[0] * 2 + share[1]) // (share[1] * 2)
+    out = [doc.payments.cash, doc.payments.electronic]
+    for rate, t in turnover.items():
+        out += (rate, t[0], t[1], t[2])
+    return tuple(out)
