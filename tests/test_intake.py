@@ -155,8 +155,9 @@ def test_pipeline_fiscalizes_journaled_receipts_scanned_or_handed_over(tmp_path:
         try:
             scanned = intake.accept([new("shop", f"s{k}", d) for k, d in enumerate(docs[:20])])
             batch = [new("shop", f"h{k}", d) for k, d in enumerate(docs[20:])]
+            p.handoff([(n.uuid, n.entry, d) for n, d in zip(batch, docs[20:], strict=True)])  # before the commit
             handed = intake.accept(batch)
-            p.handoff([(a.uuid, n.entry, d) for a, n, d in zip(handed, batch, docs[20:], strict=True)])
+            p.settle(["shop"], [])
             wait_for(lambda: len(finished) == 40)
         finally:
             p.stop()

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_intake import new, wait_for
+from test_intake import make_fleet_dir, new, wait_for
 
 from fiscal_core import samples
 from fiscal_core.api.intake import Intake
 from fiscal_core.api.journal import JournalWriter
+from fiscal_core.api.pipeline import Pipeline
 
 DOC = samples.receipt(2, 1)
 
@@ -84,3 +85,69 @@ def test_stop_during_a_window_journals_what_was_queued(tmp_path: pathlib.Path, l
     wait_for(lambda: len(answers) == 2)
     assert w.intake.find("g", "in-window") is not None
     w.intake.close()
+
+
+# --------------------------------------------------------------------------- hand-over to the fiscal pipeline
+
+
+class _SlowToReturn(Intake):
+    """An intake whose commit returns 20 ms after it landed: the pipeline's scan (every millisecond) sees the new
+    entries before the writer's thread runs again, as it does when three threads share a loaded core."""
+
+    def commit(self, batch: Any, done: Any) -> Any:
+        got = super().commit(batch, done)
+        time.sleep(0.02)
+        return got
+
+
+class _Refusing(Intake):
+    def commit(self, batch: Any, done: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+
+def test_receipts_handed_over_are_taken_from_memory_and_never_left_behind(
+    tmp_path: pathlib.Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    make_fleet_dir(tmp_path)
+    intake = _SlowToReturn(tmp_path / "intake")
+    finished: list[Any] = []
+    p = Pipeline(str(tmp_path), intake, poll_s=0.001, on_finished=finished.extend)
+    w = JournalWriter(intake, loop, p)
+    p.writer = w  # outcomes ride in the writer's commits, as in the service
+    docs = samples.receipts(30, 2, seed=9)
+    answers: list[Any] = []
+    p.start()
+    w.start()
+    try:
+        for k in range(10):
+            part = docs[3 * k : 3 * k + 3]
+            w.submit([new("shop", f"r{k}-{j}", d) for j, d in enumerate(part)], part, answers.append)
+            wait_for(lambda k=k: len(answers) == k + 1)
+        w.submit([new("shop", "r0-0", docs[0])], [docs[0]], answers.append)  # a repeat: handed over, not journaled
+        wait_for(lambda: len(answers) == 11 and len(finished) == 30)
+    finally:
+        w.stop()
+        p.stop()
+        intake.close()
+    assert answers[-1][0].duplicate and not any(a.duplicate for got in answers[:-1] for a in got)
+    assert p.read_back == 0  # the scan met every receipt in memory: none was decoded from the journal
+    assert p._stash == {}  # and none stayed there (each would be held until the process ends)
+    assert sorted(o.status for _, _, o in finished) == ["done"] * 30
+
+
+def test_a_failed_commit_leaves_nothing_handed_over(tmp_path: pathlib.Path, loop: asyncio.AbstractEventLoop) -> None:
+    make_fleet_dir(tmp_path)
+    intake = _Refusing(tmp_path / "intake")
+    p = Pipeline(str(tmp_path), intake)
+    w = JournalWriter(intake, loop, p)
+    answers: list[Any] = []
+    w.start()
+    try:
+        w.submit([new("shop", "x", DOC)], [DOC], answers.append)
+        wait_for(lambda: len(answers) == 1)
+    finally:
+        w.stop()
+        p.stop()
+        intake.close()
+    assert isinstance(answers[0], OSError)
+    assert p._stash == {}

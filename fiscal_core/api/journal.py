@@ -6,8 +6,10 @@ Rules
   (:meth:`Intake.accept`), then answers the whole batch with a single ``call_soon_threadsafe``.
 - The answer is given only after the commit: nothing acknowledged was not journaled. A failed commit (a full
   disk) answers every request of the batch with the error; nothing of it was stored.
-- After the answer, receipts that are new go to the worker's fiscal pipeline in memory (``handoff``); the
-  journal is still the authority (the pipeline also scans it).
+- Receipts go to the worker's fiscal pipeline in memory: handed over just BEFORE the commit (the pipeline's scan
+  may see them the moment the commit lands), settled after it: what was journaled is taken, what was not
+  (duplicates, a failed commit) is forgotten (``api.pipeline``'s rules). The journal is still the authority (the
+  pipeline also scans it).
 - The fiscal pipeline's outcomes ride in the same commits (:meth:`JournalWriter.submit_outcomes`): one fsync
   for both, and the two never wait for each other's LMDB write lock.
 - Batches are capped (``max_batch``) so one huge bulk request does not hold the writer for long; a bulk
@@ -32,7 +34,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from fiscal_core.api.intake import Accepted, Entry, Intake, NewEntry, Outcome
 from fiscal_core.api.metrics import StageStats
@@ -48,6 +50,14 @@ Unit = tuple[Sequence[NewEntry], Sequence[Receipt], Callable[[list[Accepted] | B
 Done = tuple[bytes, Entry, Outcome]
 
 
+class Receiver(Protocol):
+    """Where journaled receipts go in memory: :class:`~fiscal_core.api.pipeline.Pipeline`."""
+
+    def handoff(self, items: list[tuple[bytes, Any, Receipt]]) -> None: ...
+
+    def settle(self, journaled: list[str], dropped: list[bytes]) -> None: ...
+
+
 class JournalWriter:
     """One thread per worker; see the module rules."""
 
@@ -55,7 +65,7 @@ class JournalWriter:
         self,
         intake: Intake,
         loop: asyncio.AbstractEventLoop,
-        handoff: Callable[[list[tuple[bytes, Any, Receipt]]], None] | None = None,
+        pipeline: Receiver | None = None,
         *,
         max_batch: int = 20_000,
         window_s: float = 0.0,
@@ -64,7 +74,7 @@ class JournalWriter:
     ) -> None:
         self.intake = intake
         self.loop = loop
-        self.handoff = handoff
+        self.pipeline = pipeline
         self.max_batch = max_batch
         self.window_s = window_s
         self.window_siblings = window_siblings
@@ -165,6 +175,9 @@ class JournalWriter:
         pending_outs = self._retry + outs
         self._retry = []
         done = [d for o in pending_outs for d in o.done]
+        pipeline = self.pipeline
+        if pipeline is not None and flat:
+            pipeline.handoff([(new.uuid, new.entry, doc) for u in units for new, doc in zip(u[0], u[1], strict=True)])
         t0 = time.perf_counter()
         try:
             answers: list[Accepted] | BaseException
@@ -183,6 +196,8 @@ class JournalWriter:
                 stages.observe("commit", t1 - t0, len(flat))
             self.loop.call_soon_threadsafe(_answer, units, answers, t1, stages)
         if isinstance(answers, BaseException):
+            if pipeline is not None and flat:
+                pipeline.settle([], [new.uuid for new in flat])
             return
         self.commits += 1
         for o in pending_outs:
@@ -190,18 +205,13 @@ class JournalWriter:
                 o.written(o.done)
             except Exception:
                 log.exception("reporting written outcomes failed")
-        fresh: list[tuple[bytes, Any, Receipt]] = []
-        k = 0
-        for entries, docs, _, _ in units:
-            for new, doc in zip(entries, docs, strict=True):
-                a = answers[k]
-                k += 1
-                if not a.duplicate:
-                    fresh.append((a.uuid, new.entry, doc))
-        self.journaled += len(fresh)
-        self.duplicates += len(flat) - len(fresh)
-        if fresh and self.handoff is not None:
-            self.handoff(fresh)
+        if not flat:
+            return
+        dropped = [new.uuid for new, a in zip(flat, answers, strict=True) if a.duplicate]
+        self.journaled += len(flat) - len(dropped)
+        self.duplicates += len(dropped)
+        if pipeline is not None:
+            pipeline.settle(list({new.entry.group for new in flat}), dropped)
 
 
 class _Outcomes:

@@ -175,7 +175,7 @@ class Service:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.writer = JournalWriter(self.intake, self.loop, self.pipeline.handoff, stages=self.stage_stats)
+        self.writer = JournalWriter(self.intake, self.loop, self.pipeline, stages=self.stage_stats)
         self.writer.start()
         self.pipeline.writer = self.writer
         self.pipeline.start()
