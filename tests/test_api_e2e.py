@@ -604,6 +604,9 @@ def test_metrics_and_openapi(api: Client) -> None:
     ]
     assert count and int(count[0].rsplit(" ", 1)[1]) >= 4
     assert "fiscal_ofd_unsent_documents" in text and 'queue="journal_pending"' in text
+    # One worker: every receipt it journaled reached its pipeline in memory, none was decoded back.
+    (read_back,) = [ln for ln in text.splitlines() if ln.startswith("fiscal_pipeline_read_back_total{")]
+    assert read_back.endswith(" 0"), read_back
     status, doc = api.get("/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
     for path in (

@@ -184,6 +184,12 @@ def render(svc: Service) -> str:
     for k, v in svc.stats.items():
         add(f'fiscal_receipts_total{{{w},outcome="{k}"}} {v}')
     add(f'fiscal_receipts_total{{{w},outcome="fiscalized"}} {svc.pipeline.processed}')
+    add(
+        "# HELP fiscal_pipeline_read_back_total Journaled receipts the fiscal pipeline decoded from the journal "
+        "instead of taking them from memory (other workers' receipts; this worker's own should stay at 0)."
+    )
+    add("# TYPE fiscal_pipeline_read_back_total counter")
+    add(f"fiscal_pipeline_read_back_total{{{w}}} {svc.pipeline.read_back}")
     if writer is not None:
         add("# TYPE fiscal_journal_commits_total counter")
         add(f"fiscal_journal_commits_total{{{w}}} {writer.commits}")
