@@ -207,11 +207,17 @@ class JournalWriter:
                 log.exception("reporting written outcomes failed")
         if not flat:
             return
-        dropped = [new.uuid for new, a in zip(flat, answers, strict=True) if a.duplicate]
+        dropped: list[bytes] = []
+        groups: set[str] = set()
+        for new, a in zip(flat, answers, strict=True):
+            if a.duplicate:
+                dropped.append(new.uuid)
+            else:
+                groups.add(new.entry.group)
         self.journaled += len(flat) - len(dropped)
         self.duplicates += len(dropped)
         if pipeline is not None:
-            pipeline.settle(list({new.entry.group for new in flat}), dropped)
+            pipeline.settle(list(groups), dropped)
 
 
 class _Outcomes:
