@@ -52,9 +52,9 @@ Rules (cloud-api.md §1.5, §1.6, §1.10, §1.13; ffd.md)
 - Sizes the TLV encoder would refuse are refused here: 1223/1224 ≤ 512, 1084 ≤ 320, 1059 ≤ 1024 bytes per
   item, 1234 ≤ 4096, and the whole document ≤ 32 768 with room kept for the drive's tags at their maximum.
 - The result passes :func:`~fiscal_core.ffd.receipt.check_sums`, :func:`~fiscal_core.ffd.receipt.check_text`
-  and ``encode_body`` for an identity of ``group_ffd``. ``payload_hash`` is SHA-256 over the operation and
-  ``packed`` (the msgpack of the document, which the journal stores as is): the fiscal content only, so a
-  retry with another ``timestamp`` or callback has the same hash. ``sums`` is
+  and ``encode_body`` for an identity of ``group_ffd``. ``payload_hash`` is ``ffd.receipt.payload_digest``
+  (SHA-256) over the operation and ``packed`` (the msgpack of the document, which the journal stores as is):
+  the fiscal content only, so a retry with another ``timestamp`` or callback has the same hash. ``sums`` is
   :func:`~fiscal_core.ffd.receipt.document_sums` of the document (the journal's report index adds it up).
 - Speed (the API floor is 12,000 single-receipt POSTs/s on one core): typed decode straight from bytes; each
   checker has an allocation-free fast path and builds paths and messages only on failure; rarely sent fields
@@ -68,7 +68,6 @@ import base64
 import binascii
 import datetime as _dt
 import functools
-import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -100,6 +99,7 @@ from fiscal_core.ffd.receipt import (
     UserProp,
     VatSum,
     document_sums,
+    payload_digest,
 )
 from fiscal_core.ffd.tags import REGISTRY
 
@@ -1451,7 +1451,7 @@ def validate(
         version=version,
         document=doc,
         warnings=() if run.warnings is None else tuple(run.warnings),
-        payload_hash=hashlib.sha256(b"%s\n%s" % (operation.encode(), packed)).hexdigest(),
+        payload_hash=payload_digest(operation, packed).hex(),
         packed=packed,
         timestamp_text=req.timestamp if len(req.timestamp) == 19 else atol.format_datetime(timestamp),
         ism_optional=bool(getattr(req, "ism_optional", False)),

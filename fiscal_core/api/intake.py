@@ -41,7 +41,6 @@ Dashboard indexes (issue 9), written by :meth:`_finish_in` in the transaction th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -52,7 +51,7 @@ import lmdb
 import msgspec
 
 from fiscal_core.errors import FiscalError
-from fiscal_core.ffd.receipt import Correction, Receipt, document_sums
+from fiscal_core.ffd.receipt import Correction, Receipt, document_sums, payload_digest
 
 __all__ = [
     "RECEIPT_ROW",
@@ -158,7 +157,7 @@ _outcome_dec = msgspec.msgpack.Decoder(Outcome)
 def same_payload(original: Entry, payload_hash: bytes) -> bool:
     """Whether a repeat with ``payload_hash`` carries the payload ``original`` was journaled with.
 
-    The hash is SHA-256 over ``operation\\n`` + the msgpack of the validated document (``api.validate``).
+    The hash is :func:`~fiscal_core.ffd.receipt.payload_digest` of the validated document's msgpack.
     Documents are packed without their default fields (``ffd.receipt``: ``omit_defaults``); an entry journaled
     by a version that packed every field hashes that older, longer packing. So when the hashes differ and the
     original's document is not packed the current way, it is re-packed and hashed again: a repeat after an
@@ -170,7 +169,7 @@ def same_payload(original: Entry, payload_hash: bytes) -> bool:
     repacked = _doc_enc.encode(doc)
     if repacked == original.document:
         return False
-    return hashlib.sha256(original.operation.encode() + b"\n" + repacked).digest() == payload_hash
+    return payload_digest(original.operation, repacked) == payload_hash
 
 
 def _u64(n: int) -> bytes:

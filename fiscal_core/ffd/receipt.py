@@ -25,6 +25,7 @@ Rules
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Any
@@ -70,6 +71,7 @@ __all__ = [
     "check_text",
     "document_sums",
     "item_sum",
+    "payload_digest",
     "vat_amount",
     "vat_totals",
 ]
@@ -476,3 +478,9 @@ def document_sums(doc: Any) -> tuple[int, ...]:
     for rate, t in turnover.items():
         out += (rate, t[0], t[1], t[2])
     return tuple(out)
+
+
+def payload_digest(operation: str, packed: bytes) -> bytes:
+    """SHA-256 over ``operation\\n`` + ``packed`` (the msgpack of a validated document): the API's payload hash,
+    which tells a repeated request with the same fiscal content from one with other content."""
+    return hashlib.sha256(b"%s\n%s" % (operation.encode(), packed)).digest()
