@@ -104,6 +104,71 @@ def test_parse_format_round_trip(p: QrParams) -> None:
     assert qr.format(qr.parse(text)) == text
 
 
+@given(_params)
+def test_the_time_is_written_as_strftime_writes_it(p: QrParams) -> None:
+    assert qr.format(p).split("&")[0] == "t=" + p.t.strftime("%Y%m%dT%H%M%S" if p.seconds else "%Y%m%dT%H%M")
+
+
+def _slow_iso(when: str, s: Any, fn: Any, i: Any, fp: Any, n: Any) -> str:
+    """What format_iso must equal: QrParams built from the parsed time, seconds only when there are some."""
+    t = dt.datetime.fromisoformat(when)
+    return qr.format(QrParams(t=t, s=s, fn=fn, i=i, fp=fp, n=n, seconds=bool(t.second)))
+
+
+def _outcome(call: Any) -> tuple[str, str | None]:
+    try:
+        return ("ok", call())
+    except (QrError, ValueError) as exc:
+        return (type(exc).__name__, getattr(exc, "param", None))
+
+
+@given(_params)
+def test_format_iso_of_a_stored_time_is_format(p: QrParams) -> None:
+    """The API's own case: the drive's time as ``isoformat()`` text, values in range, seconds when not zero."""
+    when = p.t.isoformat()
+    assert qr.format_iso(when, p.s, p.fn, p.i, p.fp, p.n) == _slow_iso(when, p.s, p.fn, p.i, p.fp, p.n)
+
+
+_BAD_VALUES: dict[str, list[Any]] = {
+    "s": [-1, 2**48, True, 1.5],
+    "fn": ["", "123456789012345", "12345678901234567", "１２３４５６７８９０１２３４５６", 1234567890123456,
+           "12345678901234a6"],
+    "i": [0, 2**32, True, 7.0],
+    "fp": [-1, 2**32, 3.0, False],
+    "n": [0, 5, True],
+}
+
+
+_FORMS = ["iso", "space", "micro", "zone", "date", "week", "minutes", "early", "late"]
+
+
+def _iso_form(t: dt.datetime, form: str) -> str:
+    return {
+        "iso": t.isoformat(),
+        "space": t.isoformat(" "),
+        "micro": t.replace(microsecond=7).isoformat(),
+        "zone": t.replace(tzinfo=dt.UTC).isoformat(),
+        "date": t.date().isoformat(),
+        "week": "{:04d}-W{:02d}-{:d}T{:02d}:{:02d}:{:02d}".format(*t.isocalendar(), t.hour, t.minute, t.second),
+        "minutes": t.isoformat(timespec="minutes"),
+        "early": t.replace(year=1969).isoformat(),
+        "late": t.replace(year=2107, month=12).isoformat(),
+    }[form]
+
+
+@given(_params)
+def test_format_iso_is_format_of_the_parsed_time(p: QrParams) -> None:
+    """The same string or the same error as QrParams: other ISO forms of the time, a time out of range, and
+    each parameter in turn given a value QrParams refuses."""
+    good: dict[str, Any] = {"s": p.s, "fn": p.fn, "i": p.i, "fp": p.fp, "n": p.n}
+    cases = [good] + [{**good, name: value} for name, bad in _BAD_VALUES.items() for value in bad]
+    for form in _FORMS:
+        when = _iso_form(p.t, form)
+        for values in cases:
+            got = _outcome(lambda: qr.format_iso(when, **values))  # noqa: B023 - called at once
+            assert got == _outcome(lambda: _slow_iso(when, **values)), (when, values)  # noqa: B023
+
+
 _OK = dict(part.split("=") for part in FNSAPI_EXAMPLE.split("&"))
 
 

@@ -99,17 +99,9 @@ _MSK = dt.timezone(dt.timedelta(hours=3))
 
 
 def qr_string(entry: Entry, out: Outcome) -> str:
-    when = dt.datetime.fromisoformat(out.when)
-    params = qr.QrParams(
-        t=when,
-        s=out.total,
-        fn=out.fn_number,
-        i=out.fd_number,
-        fp=out.fiscal_sign,
-        n=SETTLEMENT_SIGN[entry.operation],
-        seconds=bool(when.second),
-    )
-    return qr.format(params)
+    """The receipt's QR string (seconds written only when not zero, as on a printed receipt)."""
+    return qr.format_iso(out.when, out.total, out.fn_number, out.fd_number, out.fiscal_sign,
+                         SETTLEMENT_SIGN[entry.operation])  # fmt: skip
 
 
 def _error_type(code: str) -> str:

@@ -12,6 +12,9 @@ Rules
   (``s=100``, ``s=100.5``). Missing, repeated, unknown or malformed parameters, non-digits and values out of
   range raise :class:`QrError` naming the parameter. Money is parsed as integer kopecks, never through float.
 - ``parse(format(p)) == p`` for every valid :class:`QrParams`.
+- :func:`format_iso` is ``format(QrParams(...))`` for a time given as ``datetime.isoformat()`` text (what the
+  API stores): the same checks and the same string, without the dataclass or ``strftime`` (~2 µs instead of
+  ~10: the change feed, reports and callbacks build one per receipt).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from fiscal_core.errors import FormatError
 from fiscal_core.ffd import tlv
 
-__all__ = ["QrError", "QrParams", "format", "from_document", "params_from_document", "parse"]
+__all__ = ["QrError", "QrParams", "format", "format_iso", "from_document", "params_from_document", "parse"]
 
 _ORDER = ("t", "s", "fn", "i", "fp", "n")
 _EPOCH = _dt.datetime(1970, 1, 1)
@@ -96,12 +99,46 @@ def _check_int(value: Any, param: str, low: int, high: int) -> None:
 # Shadows the builtin inside this module on purpose: callers read it as ``qr.format(params)``.
 def format(params: QrParams) -> str:
     """The QR string in the conventional parameter order."""
-    time_format = "%Y%m%dT%H%M%S" if params.seconds else "%Y%m%dT%H%M"
-    rubles, kopecks = divmod(params.s, 100)
-    return (
-        f"t={params.t.strftime(time_format)}&s={rubles}.{kopecks:02d}&fn={params.fn}"
-        f"&i={params.i}&fp={params.fp}&n={params.n}"
-    )
+    t = params.t  # 1970..2106: four-digit years, so this is strftime's %Y%m%dT%H%M[%S]
+    stamp = f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}"
+    if params.seconds:
+        stamp += f"{t.second:02d}"
+    return _compose(stamp, params.s, params.fn, params.i, params.fp, params.n)
+
+
+def _compose(stamp: str, s: int, fn: str, i: int, fp: int, n: int) -> str:
+    rubles, kopecks = divmod(s, 100)
+    return f"t={stamp}&s={rubles}.{kopecks:02d}&fn={fn}&i={i}&fp={fp}&n={n}"
+
+
+def format_iso(when: str, s: int, fn: str, i: int, fp: int, n: int) -> str:
+    """``format(QrParams(t=datetime.fromisoformat(when), s=s, fn=fn, i=i, fp=fp, n=n, seconds=<t has seconds>))``:
+    the same string, or the same :class:`QrError`. ``when`` in the canonical ``YYYY-MM-DDTHH:MM:SS`` form with
+    values :class:`QrParams` takes is written straight from the text; anything else goes through QrParams."""
+    t = _dt.datetime.fromisoformat(when)
+    if (
+        len(when) == 19
+        and when[4] == "-"
+        and when[7] == "-"
+        and when[13] == ":"
+        and when[16] == ":"
+        and _EPOCH <= t <= _MAX_TIME
+        and type(s) is int
+        and 0 <= s <= _MAX_SUM
+        and type(fn) is str
+        and len(fn) == 16
+        and fn.isascii()
+        and fn.isdigit()
+        and type(i) is int
+        and 1 <= i <= _MAX_U32
+        and type(fp) is int
+        and 0 <= fp <= _MAX_U32
+        and type(n) is int
+        and n in _SETTLEMENT_SIGNS
+    ):
+        stamp = when[0:4] + when[5:7] + when[8:10] + "T" + when[11:13] + when[14:16]
+        return _compose(stamp + when[17:19] if t.second else stamp, s, fn, i, fp, n)
+    return format(QrParams(t=t, s=s, fn=fn, i=i, fp=fp, n=n, seconds=bool(t.second)))
 
 
 def parse(text: str) -> QrParams:
