@@ -122,7 +122,7 @@ _substitute = _spec.substitute_cp866
 _describe = _spec._describe
 _rub = _spec._rub
 _TOTAL_TOLERANCE: int = _spec.TOTAL_TOLERANCE
-_SHARES: dict[int, Any] = _receipt._SHARES
+_VAT_INCLUDED: dict[int, Any] = _receipt._VAT_INCLUDED
 
 
 def bind(spec: ModuleType) -> None:
@@ -720,9 +720,9 @@ def validate_decoded(
         vat_sums = tuple(out)
     else:
         for code, row in by_rate.items():
-            share = _SHARES.get(code)
-            if share is not None:
-                row[1] = (row[0] * share[0] * 2 + share[1]) // (share[1] * 2)
+            vat_of = _VAT_INCLUDED.get(code)
+            if vat_of is not None:
+                row[1] = vat_of(row[0])
     doc_sums = [sums[0], sums[1]]
     for code, row in by_rate.items():
         doc_sums += (code, row[0], row[1], row[2])

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -437,8 +437,11 @@ def _walk_text(value: Any, path: str) -> None:
             _walk_text(element, f"{path}[{i}]")
 
 
-#: 1199 code -> the VAT share of a VAT-inclusive amount (None: no VAT), as VatRate.vat_included computes it.
-_SHARES = {int(r): r.included_fraction for r in VatRate}
+#: 1199 code -> ``VatRate.vat_included`` of the rate, for the rates that carry VAT (keyed by the plain code: an
+#: enum member hashes through Python code).
+_VAT_INCLUDED: dict[int, Callable[[int], int]] = {
+    int(r): r.vat_included for r in VatRate if r.included_fraction is not None
+}
 
 
 def document_sums(doc: Any) -> tuple[int, ...]:
@@ -471,9 +474,9 @@ def document_sums(doc: Any) -> tuple[int, ...]:
                 t[1] = v.amount
     else:
         for rate, t in turnover.items():
-            share = _SHARES.get(rate)
-            if share is not None:
-                t[1] = (t[0] * share[0] * 2 + share[1]) // (share[1] * 2)
+            vat_of = _VAT_INCLUDED.get(rate)
+            if vat_of is not None:
+                t[1] = vat_of(t[0])
     out = [doc.payments.cash, doc.payments.electronic]
     for rate, t in turnover.items():
         out += (rate, t[0], t[1], t[2])
