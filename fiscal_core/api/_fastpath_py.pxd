@@ -25,6 +25,8 @@ cdef long long _thousandths(object value) except -2
 @cython.locals(whole=cython.longlong, frac=cython.longlong)
 cdef object _quantity(long long q)
 
+cdef dict _QUANTITIES
+
 @cython.locals(ch=Py_UCS4, c=Py_UCS4)
 cdef bint _cp866(str s) except -1
 

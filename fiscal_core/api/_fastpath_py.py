@@ -218,14 +218,27 @@ def _thousandths(value: object) -> int:
     return q if 0 < q <= _MAX_THOUSANDTHS else -1
 
 
+#: Fractional quantities made so far (thousandths -> Decimal): a catalogue's weights repeat from receipt to
+#: receipt, and building one from its text costs more than the rest of the item's checks. Decimals are
+#: immutable, so one object serves every receipt; the cache stops growing at _QUANTITY_CACHE entries.
+_QUANTITIES: dict[int, Decimal] = {}
+_QUANTITY_CACHE = 4096
+
+
 def _quantity(q: int) -> int | Decimal:
     """Thousandths -> the spec's quantity: an int when whole, else a Decimal without trailing zeros."""
     whole = q // 1000
     frac = q % 1000
     if frac == 0:
         return whole
+    known = _QUANTITIES.get(q)
+    if known is not None:
+        return known
     text = f"{whole}.{frac:03d}".rstrip("0")
-    return Decimal(text)
+    value = Decimal(text)
+    if len(_QUANTITIES) < _QUANTITY_CACHE:
+        _QUANTITIES[q] = value
+    return value
 
 
 def _marking(
