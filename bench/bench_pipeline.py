@@ -52,7 +52,6 @@ BODY = (
     '"Упаковка 10 шт.", "payment_method": "full_payment", "payment_object": "commodity", "vat": {"type": '
     '"vat10"}}], "payments": [{"type": 1, "sum": 400.0}], "total": 400.0}}'
 )
-ENC = msgspec.msgpack.Encoder()
 _serial = iter(range(10**9))
 
 
@@ -66,7 +65,7 @@ def check(raw: bytes) -> Any:
 
 def entry(v: Any) -> NewEntry:
     e = Entry("sandbox", "sandbox-v4", v.external_id, "sell", 4, "01.06.2026 13:45:00", "",
-              bytes.fromhex(v.payload_hash), False, ENC.encode(v.document), time.time())  # fmt: skip
+              b"", False, v.packed, time.time())  # fmt: skip
     return NewEntry(views.new_uuid(), e)
 
 
@@ -137,7 +136,7 @@ def check_v5(raw: bytes) -> Any:
 
 def entry_v5(v: Any) -> NewEntry:
     e = Entry("sandbox", "sandbox-v5", v.external_id, "sell", 5, "23.11.2026 12:00:00", "",
-              bytes.fromhex(v.payload_hash), False, ENC.encode(v.document), time.time())  # fmt: skip
+              b"", False, v.packed, time.time())  # fmt: skip
     return NewEntry(views.new_uuid(), e)
 
 

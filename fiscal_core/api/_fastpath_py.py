@@ -4,7 +4,7 @@
 price, quantity, sum, VAT, method and object, in v5 a marking code with its processing mode and planned status;
 payments; receipt-level ``vats``; company; a client's e-mail or phone; cashier) and that the spec
 (:mod:`fiscal_core.api._validate_py`) would accept. It returns exactly the :class:`Validated` the spec returns —
-the same document, msgpack, hash and warnings — and None for anything else: an error, a field it does not
+the same document, msgpack and warnings — and None for anything else: an error, a field it does not
 handle, a form of number it does not parse. None costs only the time spent so far: the caller then runs the
 spec, which stays the only source of errors.
 
@@ -32,7 +32,6 @@ Rules
 from __future__ import annotations
 
 import functools
-import hashlib
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
@@ -54,7 +53,7 @@ _BOM = b"\xef\xbb\xbf"
 #: JSON numbers with a fraction or exponent arrive as the bytes of their text: a type of their own, so that a
 #: number sent for a text field (``"external_id": 1.5``) is never mistaken for a string.
 _DECODER = msgspec.json.Decoder(float_hook=str.encode)
-_HASH = msgspec.msgpack.Encoder()
+_PACK = msgspec.msgpack.Encoder()
 
 _EMAIL = _spec._EMAIL
 _NEEDS_MAP = _spec._NEEDS_MAP
@@ -82,12 +81,9 @@ _MAX_ITEM: int = _spec._MAX_ITEM
 _RESERVE: int = _spec._RESERVE
 _MAX_DOCUMENT: int = _spec._MAX_DOCUMENT
 _TOP_FFD = {4: "1.05", 5: "1.2"}
-#: operation -> (its Operation, b"<operation>\n", the hash prefix) for the receipt operations of each version.
-_OPS: dict[tuple[int, str], tuple[Any, bytes]] = {
-    (v, name): (op, name.encode() + b"\n")
-    for name, op in atol.OPERATIONS.items()
-    for v in op.versions
-    if not op.correction
+#: (version, operation) -> its Operation, for the receipt operations of each version.
+_OPS: dict[tuple[int, str], Any] = {
+    (v, name): op for name, op in atol.OPERATIONS.items() for v in op.versions if not op.correction
 }
 
 
@@ -376,7 +372,7 @@ def validate_decoded(
     found = _OPS.get((version, operation))
     if found is None or _TOP_FFD.get(version) != group_ffd:
         return None
-    op, hash_prefix = found
+    op = found
     v5 = version == 5
     # Each container is checked before it is bound to its name: the compiled copy types those names as dict.
     if type(obj) is not dict:
@@ -768,9 +764,7 @@ def validate_decoded(
         settlement_place=place,
         internet=internet is True,
     )
-    packed = _HASH.encode(doc)
-    digest = hashlib.sha256(hash_prefix)
-    digest.update(packed)
+    packed = _PACK.encode(doc)
     return _Validated(
         external_id=external_id,
         timestamp=timestamp,
@@ -779,7 +773,6 @@ def validate_decoded(
         version=version,
         document=doc,
         warnings=tuple(warnings),
-        payload_hash=digest.hexdigest(),
         packed=packed,
         timestamp_text=stamp,
         ism_optional=ism,

@@ -52,9 +52,10 @@ Rules (cloud-api.md §1.5, §1.6, §1.10, §1.13; ffd.md)
 - Sizes the TLV encoder would refuse are refused here: 1223/1224 ≤ 512, 1084 ≤ 320, 1059 ≤ 1024 bytes per
   item, 1234 ≤ 4096, and the whole document ≤ 32 768 with room kept for the drive's tags at their maximum.
 - The result passes :func:`~fiscal_core.ffd.receipt.check_sums`, :func:`~fiscal_core.ffd.receipt.check_text`
-  and ``encode_body`` for an identity of ``group_ffd``. ``payload_hash`` is ``ffd.receipt.payload_digest``
-  (SHA-256) over the operation and ``packed`` (the msgpack of the document, which the journal stores as is):
-  the fiscal content only, so a retry with another ``timestamp`` or callback has the same hash. ``sums`` is
+  and ``encode_body`` for an identity of ``group_ffd``. ``packed`` is the msgpack of the document, which the
+  journal stores as is; a repeat's payload is compared on (operation, ``packed``): the fiscal content only, so a
+  retry with another ``timestamp`` or callback carries the same payload. ``payload_hash`` is
+  ``ffd.receipt.payload_digest`` (SHA-256) of those two, computed only when asked for. ``sums`` is
   :func:`~fiscal_core.ffd.receipt.document_sums` of the document (the journal's report index adds it up).
 - Speed (the API floor is 12,000 single-receipt POSTs/s on one core): typed decode straight from bytes; each
   checker has an allocation-free fast path and builds paths and messages only on failure; rarely sent fields
@@ -247,11 +248,17 @@ class Validated(Struct, frozen=True, kw_only=True, gc=False):
     version: int
     document: Receipt  #: a :class:`Correction` for the correction operations
     warnings: tuple[FieldWarning, ...]
-    payload_hash: str  #: hex SHA-256 of (operation, document), see the module rules
-    packed: bytes = b""  #: msgpack of ``document``, encoded once for the hash and the journal
+    packed: bytes = b""  #: msgpack of ``document``, encoded once for the journal and the payload comparison
     ism_optional: bool = False  #: v5: register with 2106 = 0 if the marking system times out
     mark_codes: tuple[tuple[int, str], ...] = ()  #: (item position, full gs1m code) for the marking check
     sums: tuple[int, ...] = ()  #: ``ffd.receipt.document_sums(document)``: what the intake's report index adds
+
+    @property
+    def payload_hash(self) -> str:
+        """Hex SHA-256 of (operation, ``packed``): ``ffd.receipt.payload_digest``, the payload's fingerprint.
+        Computed when asked for: the intake compares a repeat's documents themselves (``intake.same_payload``),
+        so no request pays for it."""
+        return payload_digest(self.operation, self.packed).hex()
 
     @property
     def atol_warnings(self) -> dict[str, str] | None:
@@ -1334,7 +1341,7 @@ _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
         atol.TokenRequest,
     )
 }
-_HASH = msgspec.msgpack.Encoder()
+_PACK = msgspec.msgpack.Encoder()
 
 
 def _shape_issue(exc: msgspec.ValidationError, top: str) -> tuple[Issue, bool]:
@@ -1442,7 +1449,7 @@ def validate(
     if run.issues:
         raise RequestInvalid(run.issues, 32)
     assert doc is not None and timestamp is not None
-    packed = _HASH.encode(doc)
+    packed = _PACK.encode(doc)
     return Validated(
         external_id=external_id,
         timestamp=timestamp,
@@ -1451,7 +1458,6 @@ def validate(
         version=version,
         document=doc,
         warnings=() if run.warnings is None else tuple(run.warnings),
-        payload_hash=payload_digest(operation, packed).hex(),
         packed=packed,
         timestamp_text=req.timestamp if len(req.timestamp) == 19 else atol.format_datetime(timestamp),
         ism_optional=bool(getattr(req, "ism_optional", False)),

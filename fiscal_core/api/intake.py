@@ -51,7 +51,7 @@ import lmdb
 import msgspec
 
 from fiscal_core.errors import FiscalError
-from fiscal_core.ffd.receipt import Correction, Receipt, document_sums, payload_digest
+from fiscal_core.ffd.receipt import Correction, Receipt, document_sums
 
 __all__ = [
     "RECEIPT_ROW",
@@ -100,6 +100,8 @@ class Entry(msgspec.Struct, array_like=True, frozen=True):
     api: int  #: 4 or 5 (ATOL version the client used), 0 for the native bulk API
     timestamp: str  #: the client's ``timestamp`` as it sent it
     callback_url: str  #: "" = none
+    #: SHA-256 of (operation, document) in entries journaled before the documents themselves were compared
+    #: (:func:`same_payload`); b"" since. Kept so that every entry decodes the same.
     payload_hash: bytes
     correction: bool
     document: bytes  #: msgpack of the validated Receipt / Correction
@@ -154,22 +156,24 @@ _correction_dec = msgspec.msgpack.Decoder(Correction)
 _outcome_dec = msgspec.msgpack.Decoder(Outcome)
 
 
-def same_payload(original: Entry, payload_hash: bytes) -> bool:
-    """Whether a repeat with ``payload_hash`` carries the payload ``original`` was journaled with.
+def same_payload(original: Entry, repeat: Entry) -> bool:
+    """Whether ``repeat`` carries the payload ``original`` was journaled with: the same operation and the same
+    validated document (its msgpack, which both entries hold), whatever their envelopes (timestamp, callback).
 
-    The hash is :func:`~fiscal_core.ffd.receipt.payload_digest` of the validated document's msgpack.
-    Documents are packed without their default fields (``ffd.receipt``: ``omit_defaults``); an entry journaled
-    by a version that packed every field hashes that older, longer packing. So when the hashes differ and the
-    original's document is not packed the current way, it is re-packed and hashed again: a repeat after an
-    upgrade is not reported as a different payload. Only a mismatch pays for this.
+    The documents themselves are compared, not a hash of them: the answer is the same (a hash is only a
+    fingerprint of these bytes) and no request pays for hashing. Documents are packed without their default
+    fields (``ffd.receipt``: ``omit_defaults``); an entry journaled by a version that packed every field holds
+    that older, longer packing. So when the bytes differ, the original's document is re-packed the current way
+    and compared again: a repeat after an upgrade is not reported as a different payload. Only a mismatch pays
+    for this.
     """
-    if original.payload_hash == payload_hash:
+    if original.operation != repeat.operation:
+        return False
+    if original.document == repeat.document:
         return True
     doc = (_correction_dec if original.correction else _receipt_dec).decode(original.document)
     repacked = _doc_enc.encode(doc)
-    if repacked == original.document:
-        return False
-    return payload_digest(original.operation, repacked) == payload_hash
+    return repacked == repeat.document
 
 
 def _u64(n: int) -> bytes:
@@ -326,7 +330,7 @@ class Intake:
         """Journal ``batch`` in one durable transaction (group commit); an answer per entry, in order.
 
         A (group, external_id) already known — journaled earlier or earlier in this batch — is a duplicate:
-        its answer carries the original uuid and entry, and ``same_payload`` compares the payload hashes.
+        its answer carries the original uuid and entry, and ``same_payload`` compares the payloads.
         """
         with self._write() as txn:
             return self._accept_in(txn, batch)
@@ -353,7 +357,7 @@ class Intake:
             if not put(ikey, new.uuid, db=idem, overwrite=False):
                 known = cast(bytes, get(ikey, db=idem))
                 original = _entry_dec.decode(cast(bytes, get(known, db=journal)))
-                out.append(Accepted(known, True, original.seq, same_payload(original, e.payload_hash), original))
+                out.append(Accepted(known, True, original.seq, same_payload(original, e), original))
                 continue
             seq += 1
             put(new.uuid, enc(msgspec.structs.replace(e, seq=seq)), db=journal)

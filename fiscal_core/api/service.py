@@ -556,7 +556,7 @@ class Service:
         if isinstance(a, BaseException):
             return self._atol_error(_stored_error(a))
         if a.duplicate:
-            return self._duplicate_atol(a.uuid, bytes.fromhex(v.payload_hash), a)
+            return self._duplicate_atol(a)
         self.stats["accepted"] += 1
         body: dict[str, Any] = {
             "uuid": views.uuid_str(a.uuid),
@@ -578,7 +578,7 @@ class Service:
             api=api,
             timestamp=v.timestamp_text or atol.format_datetime(v.timestamp),
             callback_url=v.callback_url or "",
-            payload_hash=bytes.fromhex(v.payload_hash),
+            payload_hash=b"",  # a repeat's payload is compared on the documents (intake.same_payload)
             correction=isinstance(v.document, Correction),
             document=v.packed or _doc_enc.encode(v.document),
             accepted_at=self.clock(),
@@ -598,12 +598,14 @@ class Service:
                 fields=[{"path": f"{path}.items", "code": "capability_missing", "message": ", ".join(sorted(missing))}],
             )
 
-    def _duplicate_atol(self, uuid: bytes, payload_hash: bytes, accepted: Accepted | None = None) -> Response:
+    def _duplicate_atol(self, a: Accepted) -> Response:
+        """Code 33 for a repeated (group, external_id): the original uuid, its status now, whether the payload
+        differs (the journal compared it, ``intake.same_payload``)."""
         self.stats["duplicates"] += 1
+        uuid = a.uuid
         rep = self.intake.report(uuid)
         status = "wait" if rep is None or rep[1] is None else rep[1].status
-        original = rep[0] if rep is not None else accepted.original if accepted else None
-        same = original is None or original.payload_hash == payload_hash
+        original = rep[0] if rep is not None else a.original
         group = original.group if original is not None else ""
         ext = original.external_id if original is not None else ""
         body = {
@@ -618,7 +620,7 @@ class Service:
                 "retryable": False,
             },
             "duplicate": True,
-            "payload_differs": not same,
+            "payload_differs": not a.same_payload,
         }
         return Response.json(body, 400)
 

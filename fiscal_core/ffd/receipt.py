@@ -6,7 +6,7 @@ Rules
   (``Decimal("0.876")`` is written with 3 digits after the point). Never a float.
 - Encoding leaves out the fields at their defaults (``omit_defaults``): the journal keeps every receipt as
   msgpack, and a 10-item receipt packs to about a third of its every-field size, twice as fast. Decoding fills
-  the defaults back in, so both packings read the same (``api.intake.same_payload`` covers the payload hash of
+  the defaults back in, so both packings read the same (``api.intake.same_payload`` compares a repeat with
   entries packed the older way).
 - Every field names its FFD tag in ``Meta(extra={"tag": N})``. String limits come from the tag registry, so
   ``msgspec.convert(obj, Receipt)`` (or ``msgspec.json.decode(..., type=Receipt)``) refuses an over-long or empty
