@@ -85,11 +85,7 @@ class VatRate(enum.IntEnum):
     @property
     def included_fraction(self) -> tuple[int, int] | None:
         """The VAT share of a VAT-inclusive amount: both VAT20 and VAT20_120 give (20, 120); None without VAT."""
-        fraction = _FRACTIONS[self]
-        if fraction is None:
-            return None
-        rate, _ = fraction
-        return rate, 100 + rate
+        return _INCLUDED[self._value_]
 
     def vat_included(self, gross: int) -> int:
         """VAT inside a VAT-inclusive amount in kopecks, rounded half up (0 for VAT0 and NO_VAT).
@@ -98,7 +94,9 @@ class VatRate(enum.IntEnum):
         """
         if gross < 0:
             raise ValueError("amount must be non-negative kopecks")
-        share = self.included_fraction
+        # Keyed by the plain value: a member as a key hashes through Python code (Enum.__hash__), and this runs
+        # for every rate of every receipt.
+        share = _INCLUDED[self._value_]
         if share is None:
             return 0
         rate, base = share
@@ -121,6 +119,11 @@ _FRACTIONS: Mapping[VatRate, tuple[int, int] | None] = MappingProxyType(
         VatRate.VAT22_122: (22, 122),
     }
 )
+
+#: 1199 value → :attr:`VatRate.included_fraction`: (rate, 100 + rate), None without VAT.
+_INCLUDED: dict[int, tuple[int, int] | None] = {
+    int(r): None if f is None else (f[0], 100 + f[0]) for r, f in _FRACTIONS.items()
+}
 
 #: 1199 value → the flat receipt tag that carries its total (ffd.md §3.2, §7.4): 1102/1103/1106/1107 hold VAT
 #: sums, 1104/1105 hold the settlement sums at 0 % and without VAT. Rates 7–12 have no flat tag: their VAT sum
