@@ -411,3 +411,17 @@ def test_names_of_any_characters_get_the_specs_answer(fast: Any) -> None:
         name = "".join(chr(rng.choice(rng.choice(pools))) for _ in range(rng.randint(1, 12)))
         taken += check(fast, edited(4, ("receipt", "items", 0, "name"), name), 4, "sell")
     assert 0 < taken < 400
+
+
+def test_the_vat_share_on_c_integers_is_the_rates_own_rounding() -> None:
+    # _vat_in restates VatRate.vat_included for speed (the compiled copy runs it on C integers); every rate with
+    # VAT, every amount up to 100,000 kopecks and the largest ones a receipt can hold, rounded the same way.
+    from fiscal_core.ffd.enums import VatRate
+
+    shares = _fastpath_py._SHARES
+    assert set(shares) == {int(r) for r in VatRate if r.included_fraction is not None}
+    rng = random.Random(7)
+    amounts = [*range(100_001), *(rng.randrange(4_294_967_296) for _ in range(10_000)), 4_294_967_295]
+    for code, (num, base) in shares.items():
+        rate = VatRate(code)
+        assert [_fastpath_py._vat_in(g, num, base) for g in amounts] == [rate.vat_included(g) for g in amounts]

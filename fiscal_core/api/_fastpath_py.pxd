@@ -23,6 +23,8 @@ cdef long long _kopecks(object value) except -2
 cdef long long _thousandths(object value) except -2
 
 @cython.locals(whole=cython.longlong, frac=cython.longlong)
+cdef long long _vat_in(long long gross, long long rate, long long base)
+
 cdef object _quantity(long long q)
 
 cdef dict _QUANTITIES
@@ -39,7 +41,8 @@ cdef object _email(object value)
 @cython.locals(v5=bint, price=cython.longlong, q=cython.longlong, amount=cython.longlong,
                expected=cython.longlong, vat_sum=cython.longlong, total=cython.longlong, size=cython.longlong,
                item_size=cython.longlong, k=cython.longlong, paid_k=cython.longlong, paid=cython.longlong,
-               claimed=cython.longlong, j=Py_ssize_t, position=Py_ssize_t, code=cython.int, taxed=bint,
+               claimed=cython.longlong, num=cython.longlong, base=cython.longlong, j=Py_ssize_t,
+               position=Py_ssize_t, code=cython.int, taxed=bint,
                req=dict, body=dict, company=dict, client=dict, it=dict, vat=dict, entry=dict, p=dict,
                items=list, rates=list, claimed_vat=list, turnover=dict, sums=list, warnings=list,
                marks=list, counts=dict, by_rate=dict, doc_sums=list)
