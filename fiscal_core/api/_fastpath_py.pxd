@@ -22,9 +22,9 @@ cdef long long _kopecks(object value) except -2
 @cython.locals(q=cython.longlong)
 cdef long long _thousandths(object value) except -2
 
-@cython.locals(whole=cython.longlong, frac=cython.longlong)
 cdef long long _vat_in(long long gross, long long rate, long long base)
 
+@cython.locals(whole=cython.longlong, frac=cython.longlong)
 cdef object _quantity(long long q)
 
 cdef dict _QUANTITIES

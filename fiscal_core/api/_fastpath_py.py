@@ -214,18 +214,18 @@ def _thousandths(value: object) -> int:
     return q if 0 < q <= _MAX_THOUSANDTHS else -1
 
 
-#: Fractional quantities made so far (thousandths -> Decimal): a catalogue's weights repeat from receipt to
-#: receipt, and building one from its text costs more than the rest of the item's checks. Decimals are
-#: immutable, so one object serves every receipt; the cache stops growing at _QUANTITY_CACHE entries.
-_QUANTITIES: dict[int, Decimal] = {}
-_QUANTITY_CACHE = 4096
-
-
 def _vat_in(gross: int, rate: int, base: int) -> int:
     """``VatRate.vat_included`` on C integers: the VAT inside ``gross`` kopecks at ``rate``/``base``, rounded half
     up. A method call per rate of every receipt cost more than the rest of the receipt's sums; a test holds the
     two equal for every rate."""
     return (gross * rate * 2 + base) // (base * 2)
+
+
+#: Fractional quantities made so far (thousandths -> Decimal): a catalogue's weights repeat from receipt to
+#: receipt, and building one from its text costs more than the rest of the item's checks. Decimals are
+#: immutable, so one object serves every receipt; the cache stops growing at _QUANTITY_CACHE entries.
+_QUANTITIES: dict[int, Decimal] = {}
+_QUANTITY_CACHE = 4096
 
 
 def _quantity(q: int) -> int | Decimal:
