@@ -118,7 +118,7 @@ def receipt_datetime(when: str) -> str:
     the parsed time, rearranged from the text when it has the canonical ``YYYY-MM-DDTHH:MM:SS`` form (a report
     or a callback per receipt: strftime alone costs ~2.5 µs)."""
     t = dt.datetime.fromisoformat(when)  # validates the text either way
-    if len(when) == 19 and when[4] == "-" and when[7] == "-" and when[13] == ":" and when[16] == ":" and t.year >= 1000:
+    if qr.is_canonical_iso(when) and t.year >= 1000:
         return f"{when[8:10]}.{when[5:7]}.{when[0:4]} {when[11:19]}"
     return t.strftime(ATOL_TIME)
 

@@ -27,7 +27,16 @@ from typing import Any
 from fiscal_core.errors import FormatError
 from fiscal_core.ffd import tlv
 
-__all__ = ["QrError", "QrParams", "format", "format_iso", "from_document", "params_from_document", "parse"]
+__all__ = [
+    "QrError",
+    "QrParams",
+    "format",
+    "format_iso",
+    "from_document",
+    "is_canonical_iso",
+    "params_from_document",
+    "parse",
+]
 
 _ORDER = ("t", "s", "fn", "i", "fp", "n")
 _EPOCH = _dt.datetime(1970, 1, 1)
@@ -111,17 +120,19 @@ def _compose(stamp: str, s: int, fn: str, i: int, fp: int, n: int) -> str:
     return f"t={stamp}&s={rubles}.{kopecks:02d}&fn={fn}&i={i}&fp={fp}&n={n}"
 
 
+def is_canonical_iso(when: str) -> bool:
+    """Whether ``when`` (text ``datetime.fromisoformat`` accepted) has the ``YYYY-MM-DDTHH:MM:SS`` layout that
+    ``isoformat()`` writes for a whole second: then its fields can be cut from the text by position."""
+    return len(when) == 19 and when[4] == "-" and when[7] == "-" and when[13] == ":" and when[16] == ":"
+
+
 def format_iso(when: str, s: int, fn: str, i: int, fp: int, n: int) -> str:
     """``format(QrParams(t=datetime.fromisoformat(when), s=s, fn=fn, i=i, fp=fp, n=n, seconds=<t has seconds>))``:
     the same string, or the same :class:`QrError`. ``when`` in the canonical ``YYYY-MM-DDTHH:MM:SS`` form with
     values :class:`QrParams` takes is written straight from the text; anything else goes through QrParams."""
     t = _dt.datetime.fromisoformat(when)
     if (
-        len(when) == 19
-        and when[4] == "-"
-        and when[7] == "-"
-        and when[13] == ":"
-        and when[16] == ":"
+        is_canonical_iso(when)
         and _EPOCH <= t <= _MAX_TIME
         and type(s) is int
         and 0 <= s <= _MAX_SUM
