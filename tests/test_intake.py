@@ -276,6 +276,29 @@ def test_new_uuids_are_version_7_ordered_and_unique(monkeypatch: pytest.MonkeyPa
     assert ms[-1] == 1_790_000_000_000 + 55_000
 
 
+def test_a_batch_of_uuids_is_the_same_sequence_as_single_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``new_uuids(n)`` (a group commit's keys) keeps every rule of ``new_uuid``: batches and single calls
+    interleaved rise, a batch overflows the millisecond's counter into the next, and the random half is the
+    pool's bytes with the variant bits set."""
+    now = [1_790_000_000_000_000_000]
+    monkeypatch.setattr(views.time, "time_ns", lambda: now[0])
+    monkeypatch.setattr(views, "_clock", [0, 0])
+    pool = bytearray(range(256)) * 256  # known "random" bytes, consumed from the end
+    monkeypatch.setattr(views, "_pool", bytearray(pool))
+    got = views.new_uuids(3)
+    assert got[0][8:] == bytes([(pool[-24] & 0x3F) | 0x80]) + bytes(pool[-23:-16])
+    assert int.from_bytes(got[0][6:8], "big") == 0x7000 | (pool[-24] & 0x7F)  # the counter's random start
+    got += [views.new_uuid(), *views.new_uuids(5000), views.new_uuid()]
+    now[0] -= 1_000_000_000  # the clock steps back
+    got += views.new_uuids(7)
+    assert got == sorted(got) and len(set(got)) == len(got) == 5012
+    parsed = [uuidlib.UUID(bytes=raw) for raw in got]
+    assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {uuidlib.RFC_4122}
+    ms = {int.from_bytes(raw[:6], "big") for raw in got}
+    assert ms == {1_790_000_000_000, 1_790_000_000_001}
+    assert views.new_uuids(0) == []
+
+
 def test_uuid_str_is_the_canonical_form_of_any_16_bytes() -> None:
     from hypothesis import given
     from hypothesis import strategies as st

@@ -33,7 +33,7 @@ import msgspec
 
 from fiscal_core.api import views
 from fiscal_core.api.http import Later, Request, Response
-from fiscal_core.api.intake import Accepted, NewEntry
+from fiscal_core.api.intake import Accepted, Entry, NewEntry
 from fiscal_core.api.validate import RequestInvalid, decode, validate_decoded
 from fiscal_core.ffd import fnsjson, qr, tlv
 
@@ -161,7 +161,7 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
     model = svc._fresh_model()
     tenant = model.tenants[login]
     results: list[dict[str, Any] | None] = [None] * n
-    news: list[NewEntry] = []
+    entries: list[Entry] = []
     docs: list[Any] = []
     where: list[tuple[int, Any]] = []
     seen: dict[tuple[str, str], int] = {}
@@ -228,12 +228,12 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
         if key in seen:
             results[i] = {"duplicate_of_item": seen[key]}
         seen.setdefault(key, i)
-        entry = svc._entry(login, group.code, head.operation, 0, v)
-        news.append(NewEntry(views.new_uuid(), entry))
+        entries.append(svc._entry(login, group.code, head.operation, 0, v))
         docs.append(v.document)
         where.append((i, v))
-    if not news:
+    if not entries:
         return _reply(req, {"results": results, "accepted": 0})
+    news = [NewEntry(uuid, e) for uuid, e in zip(views.new_uuids(len(entries)), entries, strict=True)]
     fut = Later()  # answered as soon as the journal's commit is (api.http's rules)
 
     def answer(got: list[Accepted] | BaseException) -> None:

@@ -492,14 +492,14 @@ class Service:
         """Validate the requests queued by :meth:`_register` in this loop iteration, in arrival order, and hand
         the valid ones to the journal writer as one unit; each request's future gets its own answer."""
         batch, self._batch = self._batch, []
-        news: list[NewEntry] = []
+        entries: list[Entry] = []
         docs: list[Any] = []
         waiting: list[tuple[Later, Validated]] = []
         arrived: list[float] = []
         for body, login, group, version, operation, fut, at in batch:
             try:
                 v = self._admit(body, login, group, version, operation)
-                news.append(NewEntry(views.new_uuid(), self._entry(login, group.code, operation, version, v)))
+                entries.append(self._entry(login, group.code, operation, version, v))
             except ApiError as err:
                 fut.set_result(self._atol_error(err))
                 continue
@@ -509,8 +509,9 @@ class Service:
             docs.append(v.document)
             waiting.append((fut, v))
             arrived.append(at)
-        if not news:
+        if not entries:
             return
+        news = [NewEntry(uuid, e) for uuid, e in zip(views.new_uuids(len(entries)), entries, strict=True)]
         now = time.perf_counter()
         observe = self.stage_stats.observe
         for at in arrived:

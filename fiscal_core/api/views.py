@@ -28,6 +28,7 @@ __all__ = [
     "atol_time",
     "native_result",
     "new_uuid",
+    "new_uuids",
     "qr_string",
     "receipt_datetime",
     "uuid_str",
@@ -76,32 +77,50 @@ _clock = [0, 0]  # [last unix ms used, counter within it]
 
 
 def new_uuid() -> bytes:
-    """A time-ordered (version 7, RFC 9562) uuid's 16 bytes: 48 bits of Unix milliseconds, a 12-bit counter
-    within the millisecond (method 3: monotonic within this process even if the clock steps back), then the
-    variant and 62 random bits cut from a pool refilled 64 KiB at a time.
+    """One :func:`new_uuids`."""
+    return new_uuids(1)[0]
+
+
+def new_uuids(n: int) -> list[bytes]:
+    """``n`` time-ordered (version 7, RFC 9562) uuids' 16 bytes each, rising: 48 bits of Unix milliseconds, a
+    12-bit counter within the millisecond (method 3: monotonic within this process even if the clock steps
+    back), then the variant and 62 random bits cut from a pool refilled 64 KiB at a time.
 
     Why time-ordered: the uuid is the key of the intake's ``journal`` and ``results`` B-trees. Random keys put
     each new receipt on a random leaf page, so a group commit of n receipts rewrote ~n pages of each tree (and
     the kernel's write path dominated the journal writer); ordered keys append to the right edge, a page per
     couple of receipts. 74 random-or-counter bits keep collisions out of reach across workers.
+
+    Why a batch: the receipts of one group commit (a bulk request, or the single requests of one loop
+    iteration) share one clock reading and one cut from the pool.
     """
     global _pool
-    if len(_pool) < 8:
-        _pool = bytearray(os.urandom(65536))
-    tail = _pool[-8:]
-    del _pool[-8:]
+    need = 8 * n
+    if len(_pool) < need:
+        _pool = bytearray(os.urandom(max(65536, need)))
+    tails = bytes(_pool[-need:])
+    del _pool[-need:]
     clock = _clock
     ms = time.time_ns() // 1_000_000
     if ms > clock[0]:
         clock[0] = ms
-        clock[1] = tail[0] & 0x7F  # a random start leaves room for the counter
-    else:
-        clock[1] += 1
-        if clock[1] > 0xFFF:  # 4,096 uuids in one millisecond: borrow the next one
-            clock[0] += 1
-            clock[1] = 0
-    tail[0] = (tail[0] & 0x3F) | 0x80
-    return ((clock[0] << 16) | 0x7000 | clock[1]).to_bytes(8, "big") + bytes(tail)
+        clock[1] = (tails[0] & 0x7F) - 1  # a random start leaves room for the counter
+    ms, count = clock
+    out = []
+    for at in range(0, need, 8):
+        count += 1
+        if count > 0xFFF:  # 4,096 uuids in one millisecond: borrow the next one
+            ms += 1
+            count = 0
+        rand = int.from_bytes(tails[at : at + 8], "big") & _RANDOM_62 | _VARIANT
+        out.append(((ms << 16 | 0x7000 | count) << 64 | rand).to_bytes(16, "big"))
+    clock[0] = ms
+    clock[1] = count
+    return out
+
+
+_RANDOM_62 = (1 << 62) - 1
+_VARIANT = 1 << 63  # RFC 9562 variant 0b10 in the top bits of the second half
 
 
 _MSK = dt.timezone(dt.timedelta(hours=3))
