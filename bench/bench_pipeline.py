@@ -65,7 +65,7 @@ def check(raw: bytes) -> Any:
 
 def entry(v: Any) -> NewEntry:
     e = Entry("sandbox", "sandbox-v4", v.external_id, "sell", 4, "01.06.2026 13:45:00", "",
-              b"", False, v.packed, time.time())  # fmt: skip
+              b"", False, v.packed, time.time(), sums=v.sums)  # fmt: skip  # as Service._entry journals it
     return NewEntry(views.new_uuid(), e)
 
 
@@ -136,7 +136,7 @@ def check_v5(raw: bytes) -> Any:
 
 def entry_v5(v: Any) -> NewEntry:
     e = Entry("sandbox", "sandbox-v5", v.external_id, "sell", 5, "23.11.2026 12:00:00", "",
-              b"", False, v.packed, time.time())  # fmt: skip
+              b"", False, v.packed, time.time(), sums=v.sums)  # fmt: skip  # as Service._entry journals it
     return NewEntry(views.new_uuid(), e)
 
 

@@ -453,12 +453,13 @@ class Intake:
         fd_db = self.fd_db
         sums: dict[bytes, dict[tuple[int, int], list[int]]] = {}
         counts: dict[bytes, list[int]] = {}
+        results = self.results
         for uuid, entry, outcome in done:
-            if get(uuid, db=self.results) is not None:
+            # One call both checks and writes: put refuses to overwrite an outcome already there (a replay).
+            if not put(uuid, enc(msgspec.structs.replace(outcome, feed_seq=fseq + 1)), db=results, overwrite=False):
                 seqs.append(0)
                 continue
             fseq += 1
-            put(uuid, enc(msgspec.structs.replace(outcome, feed_seq=fseq)), db=self.results)
             gkey = entry.group.encode()
             delete(gkey + _SEP + _u64(entry.seq), db=self.pending)
             tkey = entry.tenant.encode() + _SEP
