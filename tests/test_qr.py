@@ -175,6 +175,16 @@ def test_format_iso_is_format_of_the_parsed_time(p: QrParams) -> None:
             assert got == _outcome(lambda: _slow_iso(when, **values)), (when, values)  # noqa: B023
 
 
+def test_format_iso_keeps_its_stamps_bounded() -> None:
+    """The stamps of times already seen are a bounded cache: past its bound it starts again, answers unchanged."""
+    start = dt.datetime(2026, 6, 1)
+    for k in range(qr._STAMPS_MAX + 10):
+        when = (start + dt.timedelta(seconds=k)).isoformat()
+        assert qr.format_iso(when, k, "9999078900000001", 1, 2, 1) == _slow_iso(when, k, "9999078900000001", 1, 2, 1)
+        assert len(qr._STAMPS) <= qr._STAMPS_MAX
+    assert 0 < len(qr._STAMPS) < qr._STAMPS_MAX  # it was emptied once on the way
+
+
 _OK = dict(part.split("=") for part in FNSAPI_EXAMPLE.split("&"))
 
 

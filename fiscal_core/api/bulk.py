@@ -299,7 +299,7 @@ def _many(svc: Service, req: Request, login: str) -> Response:
         raise ApiError(32, f'the body must be {{"uuids": [...]}}: {exc}', symbol="bad_shape") from None
     if len(body.uuids) > MAX_RESULTS:
         raise ApiError(32, f"at most {MAX_RESULTS} uuids per request", symbol="too_many")
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, Any] | views.NativeResult] = []
     raws: list[bytes] = []
     for text in body.uuids:
         try:

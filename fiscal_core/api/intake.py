@@ -58,6 +58,7 @@ __all__ = [
     "Accepted",
     "AggRow",
     "Entry",
+    "EntryHead",
     "Intake",
     "IntakeFull",
     "NewEntry",
@@ -111,6 +112,23 @@ class Entry(msgspec.Struct, array_like=True, frozen=True):
     sums: tuple[int, ...] | None = None  #: :func:`document_sums` (the dashboard's report index, issue 9)
 
 
+class EntryHead(msgspec.Struct, array_like=True, frozen=True):
+    """An :class:`Entry` read without its payload: the envelope the change feed answers with. It decodes a
+    journaled entry's first fields (array-like: the trailing ones are skipped), the document left as raw bytes."""
+
+    tenant: str
+    group: str
+    external_id: str
+    operation: str
+    api: int
+    timestamp: str
+    callback_url: str
+    payload_hash: msgspec.Raw
+    correction: bool
+    document: msgspec.Raw
+    accepted_at: float
+
+
 class Outcome(msgspec.Struct, array_like=True, frozen=True):
     """The end of a journaled receipt: ``done`` with its fiscal data, or ``fail`` with an error."""
 
@@ -154,6 +172,7 @@ _doc_enc = msgspec.msgpack.Encoder()
 _receipt_dec = msgspec.msgpack.Decoder(Receipt)
 _correction_dec = msgspec.msgpack.Decoder(Correction)
 _outcome_dec = msgspec.msgpack.Decoder(Outcome)
+_head_dec = msgspec.msgpack.Decoder(EntryHead)
 
 
 def same_payload(original: Entry, repeat: Entry) -> bool:
@@ -500,22 +519,24 @@ class Intake:
 
     # ------------------------------------------------------------------ change feed
 
-    def feed(self, tenant: str, after: int = 0, limit: int = 1000) -> list[tuple[int, bytes, Entry, Outcome]]:
+    def feed(self, tenant: str, after: int = 0, limit: int = 1000) -> list[tuple[int, bytes, EntryHead, Outcome]]:
         """``tenant``'s finished receipts with feed number > ``after``, oldest first (the cursor is the last
-        number returned)."""
+        number returned); each entry read as its :class:`EntryHead` (a feed row never shows the document)."""
         prefix = tenant.encode() + _SEP
         n = len(prefix)
-        out: list[tuple[int, bytes, Entry, Outcome]] = []
+        out: list[tuple[int, bytes, EntryHead, Outcome]] = []
         with self._read() as txn:
             cursor = txn.cursor(db=self.feed_db)
             if not cursor.set_range(prefix + _u64(after + 1)):
                 return out
-            for key, uuid in cursor:
+            get, journal, results = txn.get, self.journal, self.results
+            head, outcome = _head_dec.decode, _outcome_dec.decode
+            for key, value in cursor:
                 if key[:n] != prefix or len(out) >= limit:
                     break
-                entry = _entry_dec.decode(cast(bytes, txn.get(uuid, db=self.journal)))
-                outcome = _outcome_dec.decode(cast(bytes, txn.get(uuid, db=self.results)))
-                out.append((int.from_bytes(key[n:], "big"), cast(bytes, uuid), entry, outcome))
+                uuid = cast(bytes, value)  # buffers=False: bytes, and so is every get below
+                entry = head(cast(bytes, get(uuid, db=journal)))
+                out.append((int.from_bytes(key[n:], "big"), uuid, entry, outcome(cast(bytes, get(uuid, db=results)))))
         return out
 
     def feed_head(self) -> int:

@@ -19,11 +19,16 @@ import os
 import time
 from typing import Any
 
-from fiscal_core.api.intake import Entry, Outcome
+import msgspec
+
+from fiscal_core.api.intake import Entry, EntryHead, Outcome
 from fiscal_core.ffd import qr
 
 __all__ = [
     "SETTLEMENT_SIGN",
+    "NativeError",
+    "NativeFiscal",
+    "NativeResult",
     "atol_report",
     "atol_time",
     "native_result",
@@ -126,7 +131,7 @@ _VARIANT = 1 << 63  # RFC 9562 variant 0b10 in the top bits of the second half
 _MSK = dt.timezone(dt.timedelta(hours=3))
 
 
-def qr_string(entry: Entry, out: Outcome) -> str:
+def qr_string(entry: Entry | EntryHead, out: Outcome) -> str:
     """The receipt's QR string (seconds written only when not zero, as on a printed receipt)."""
     return qr.format_iso(out.when, out.total, out.fn_number, out.fd_number, out.fiscal_sign,
                          SETTLEMENT_SIGN[entry.operation])  # fmt: skip
@@ -201,32 +206,56 @@ def atol_report(
     return body
 
 
-def native_result(uuid: bytes, entry: Entry, out: Outcome | None) -> dict[str, Any]:
-    res: dict[str, Any] = {
-        "uuid": uuid_str(uuid),
-        "external_id": entry.external_id,
-        "group_code": entry.group,
-        "operation": entry.operation,
-        "status": "queued" if out is None else out.status,
-        "accepted_at": entry.accepted_at,
-    }
+class NativeFiscal(msgspec.Struct):
+    """A done receipt's fiscal data in a native result."""
+
+    fn_number: str
+    registration_number: str
+    fd_number: int
+    fiscal_sign: int
+    shift_number: int
+    receipt_number: int
+    datetime: str
+    total: int
+    qr: str
+
+
+class NativeError(msgspec.Struct):
+    """A failed receipt's error in a native result."""
+
+    code: str
+    text: str
+    retryable: bool
+
+
+class NativeResult(msgspec.Struct, omit_defaults=True):
+    """A native result. A queued receipt has no ``finished_at``, ``cursor``, ``register``; a done one has
+    ``fiscal``, a failed one ``error``. A Struct, not a dict: a change-feed page renders a thousand of these."""
+
+    uuid: str
+    external_id: str
+    group_code: str
+    operation: str
+    status: str
+    accepted_at: float
+    finished_at: float | msgspec.UnsetType = msgspec.UNSET
+    cursor: int | msgspec.UnsetType = msgspec.UNSET
+    register: str | msgspec.UnsetType = msgspec.UNSET
+    fiscal: NativeFiscal | msgspec.UnsetType = msgspec.UNSET
+    error: NativeError | msgspec.UnsetType = msgspec.UNSET
+
+
+def native_result(uuid: bytes, entry: Entry | EntryHead, out: Outcome | None) -> NativeResult:
     if out is None:
-        return res
-    res["finished_at"] = out.at
-    res["cursor"] = out.feed_seq
-    res["register"] = out.register
+        return NativeResult(
+            uuid_str(uuid), entry.external_id, entry.group, entry.operation, "queued", entry.accepted_at
+        )
     if out.status == "done":
-        res["fiscal"] = {
-            "fn_number": out.fn_number,
-            "registration_number": out.registration_number,
-            "fd_number": out.fd_number,
-            "fiscal_sign": out.fiscal_sign,
-            "shift_number": out.shift_number,
-            "receipt_number": out.receipt_number,
-            "datetime": out.when,
-            "total": out.total,
-            "qr": qr_string(entry, out),
-        }
-    else:
-        res["error"] = {"code": out.error_code, "text": out.error_text, "retryable": False}
-    return res
+        qr_text = qr_string(entry, out)
+        fiscal = NativeFiscal(out.fn_number, out.registration_number, out.fd_number, out.fiscal_sign,
+                              out.shift_number, out.receipt_number, out.when, out.total, qr_text)  # fmt: skip
+        return NativeResult(uuid_str(uuid), entry.external_id, entry.group, entry.operation, out.status,
+                            entry.accepted_at, out.at, out.feed_seq, out.register, fiscal)  # fmt: skip
+    return NativeResult(uuid_str(uuid), entry.external_id, entry.group, entry.operation, out.status,
+                        entry.accepted_at, out.at, out.feed_seq, out.register,
+                        error=NativeError(out.error_code, out.error_text, False))  # fmt: skip

@@ -126,14 +126,38 @@ def is_canonical_iso(when: str) -> bool:
     return len(when) == 19 and when[4] == "-" and when[7] == "-" and when[13] == ":" and when[16] == ":"
 
 
+#: ``format_iso``'s stamps of canonical, in-range times already seen (the receipts of one batch, or one page of
+#: a change feed, share a few seconds); emptied when it reaches its bound.
+_STAMPS: dict[str, str] = {}
+_STAMPS_MAX = 4096
+
+
+def _stamp(when: str) -> str | None:
+    """The QR ``t`` of ``when`` cut from its text, or None when it is not canonical or out of range (or the
+    error ``datetime.fromisoformat`` raises for text that is not a time at all)."""
+    stamp = _STAMPS.get(when)
+    if stamp is not None:
+        return stamp
+    t = _dt.datetime.fromisoformat(when)
+    if not (is_canonical_iso(when) and _EPOCH <= t <= _MAX_TIME):
+        return None
+    stamp = when[0:4] + when[5:7] + when[8:10] + "T" + when[11:13] + when[14:16]
+    if t.second:
+        stamp += when[17:19]
+    if len(_STAMPS) >= _STAMPS_MAX:
+        _STAMPS.clear()
+    _STAMPS[when] = stamp
+    return stamp
+
+
 def format_iso(when: str, s: int, fn: str, i: int, fp: int, n: int) -> str:
     """``format(QrParams(t=datetime.fromisoformat(when), s=s, fn=fn, i=i, fp=fp, n=n, seconds=<t has seconds>))``:
     the same string, or the same :class:`QrError`. ``when`` in the canonical ``YYYY-MM-DDTHH:MM:SS`` form with
-    values :class:`QrParams` takes is written straight from the text; anything else goes through QrParams."""
-    t = _dt.datetime.fromisoformat(when)
+    values :class:`QrParams` takes is written straight from the text (its stamp cached); anything else goes
+    through QrParams."""
+    stamp = _stamp(when) if type(when) is str else None
     if (
-        is_canonical_iso(when)
-        and _EPOCH <= t <= _MAX_TIME
+        stamp is not None
         and type(s) is int
         and 0 <= s <= _MAX_SUM
         and type(fn) is str
@@ -147,8 +171,8 @@ def format_iso(when: str, s: int, fn: str, i: int, fp: int, n: int) -> str:
         and type(n) is int
         and n in _SETTLEMENT_SIGNS
     ):
-        stamp = when[0:4] + when[5:7] + when[8:10] + "T" + when[11:13] + when[14:16]
-        return _compose(stamp + when[17:19] if t.second else stamp, s, fn, i, fp, n)
+        return _compose(stamp, s, fn, i, fp, n)
+    t = _dt.datetime.fromisoformat(when)
     return format(QrParams(t=t, s=s, fn=fn, i=i, fp=fp, n=n, seconds=bool(t.second)))
 
 
