@@ -8,6 +8,10 @@ Three stages, each per receipt, on the sandbox fleet in a temporary data directo
   one durable drive commit with the intake links, outcome write with the feed) over a batch of 2,000.
 Single thread, no HTTP: the figures add up to the CPU a receipt costs a worker beside the HTTP layer's own.
 
+And the change feed (issue 5), ``feed_page``: one page of 1,000 finished 10-item receipts as
+``GET /api/v1/results?after=`` renders it (``Intake.feed``, a native result with its QR string per row, the JSON),
+without HTTP: what a bulk sender's reading of its results costs the event loop per receipt.
+
 And the whole in-process path in one figure (issue 8), ``request_to_document``: seeded ATOL v5 ``sell`` bodies of
 10 and 100 items (Cyrillic names, weighed and marked goods, 10 % and 22 % VAT; ``bench_validate.atol_json``) →
 validate → journal in group commits of 50 → the fiscal pipeline → the signed document stored in the drive and
@@ -176,3 +180,28 @@ def bench_request_to_document(benchmark: Any, data: pathlib.Path, impl: str, ite
             assert report is not None and report[1] is not None and report[1].status == "done", report
         finally:
             p.fleet.close()
+
+
+def bench_feed_page(benchmark: Any, data: pathlib.Path) -> None:
+    from fiscal_core.api.intake import Outcome
+
+    n = 1000
+    encode = msgspec.json.Encoder().encode
+    with Intake(data / "feed") as intake:
+        news = [entry_v5(check_v5(V5[10][k % 64].replace(b'"order-', f'"feed-{k}-'.encode(), 1))) for k in range(n)]
+        accepted = intake.accept(news)
+        at = time.time()
+        done = [(e.uuid, msgspec.structs.replace(e.entry, seq=a.seq),
+                 Outcome("done", at, "0000000001000001", "9999078900000001", "0000000001012345", k + 2,
+                         3_000_000_000 + k, 1, k + 1, "2026-11-23T12:00:00", 100_000 + k, 3))
+                for k, (e, a) in enumerate(zip(news, accepted, strict=True))]  # fmt: skip
+        intake.finish(done)
+
+        def page() -> bytes:
+            rows = intake.feed("sandbox", 0, n)
+            return encode({"results": [views.native_result(u, e, o) for _, u, e, o in rows], "next": rows[-1][0]})
+
+        body = benchmark.pedantic(page, rounds=30, warmup_rounds=2)
+        per_item(benchmark, n, "row")
+        got = msgspec.json.decode(body)["results"]
+        assert len(got) == n and got[-1]["fiscal"]["fd_number"] == n + 1 and got[0]["fiscal"]["qr"].startswith("t=")
