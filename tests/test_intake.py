@@ -283,6 +283,8 @@ def test_a_batch_of_uuids_is_the_same_sequence_as_single_calls(monkeypatch: pyte
     now = [1_790_000_000_000_000_000]
     monkeypatch.setattr(views.time, "time_ns", lambda: now[0])
     monkeypatch.setattr(views, "_clock", [0, 0])
+    monkeypatch.setattr(views, "_pool", bytearray())  # as in a fresh process
+    assert views.new_uuids(0) == [] and views._clock == [0, 0]  # nothing taken, nothing moved
     pool = bytearray(range(256)) * 256  # known "random" bytes, consumed from the end
     monkeypatch.setattr(views, "_pool", bytearray(pool))
     got = views.new_uuids(3)

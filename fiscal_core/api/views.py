@@ -100,6 +100,8 @@ def new_uuids(n: int) -> list[bytes]:
     iteration) share one clock reading and one cut from the pool.
     """
     global _pool
+    if n <= 0:
+        return []  # (a slice of [-0:] would be the whole pool)
     need = 8 * n
     if len(_pool) < need:
         _pool = bytearray(os.urandom(max(65536, need)))
