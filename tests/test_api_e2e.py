@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import pytest
 from apiclient import ROOT, Client, Server
 
+from fiscal_core.api import _fastpath_py, validate
 from fiscal_core.ffd import qr
 
 V4_EXAMPLE = {
@@ -152,6 +153,22 @@ def sell(version: str, external_id: str | None = None, **receipt: Any) -> dict[s
     body = copy.deepcopy(V4_EXAMPLE if version == "v4" else V5_EXAMPLE)
     body["external_id"] = external_id or uuidlib.uuid4().hex
     body["receipt"].update(receipt)
+    return body
+
+
+def basket(version: str, n: int = 12) -> dict[str, Any]:
+    """A plain ``n``-item sale, large enough (over ``validate.SCAN_FROM`` bytes) for the fast path's byte reader."""
+    body = sell(version)
+    items = []
+    for k in range(n):
+        item: dict[str, Any] = {"name": f"Товар «{k}» — весовой", "price": 10.5 + k, "quantity": 2,
+                                "sum": 21.0 + 2 * k, "payment_method": "full_payment",
+                                "vat": {"type": "vat22" if k % 2 else "vat10"}}  # fmt: skip
+        item.update({"payment_object": 1, "measure": 0} if version == "v5" else {"measurement_unit": "шт"})
+        items.append(item)
+    total = sum(it["sum"] for it in items)
+    body["receipt"].update(items=items, payments=[{"type": 1, "sum": total}], total=total)
+    body["receipt"].pop("vats")
     return body
 
 
@@ -464,16 +481,27 @@ def test_bulk_submit_results_and_change_feed(api: Client) -> None:
             item["receipt"]["total"] = 1.0  # invalid: total mismatch
         items.append(item)
     items.append(dict(items[0]))  # the same external_id twice in one request
+    # Large receipts (read by the byte reader), one of them with a total the fast path must refuse as the spec does.
+    big = [{**basket(version), "group_code": GROUP[version], "operation": "sell"} for version in ("v4", "v5", "v4")]
+    big[2]["receipt"]["total"] += 5
+    for b in big:  # the server reads these with the byte reader (with the compiled fast path)
+        raw = json.dumps(b, ensure_ascii=False).encode()
+        assert len(raw) >= validate.SCAN_FROM and _fastpath_py.scan(raw) is not None
+    items += big
     status, got = api.post("/api/v1/receipts", {"receipts": items})
     assert status == 200, got
     results = got["results"]
-    assert len(results) == 61
+    assert len(results) == 64
     bad = [k for k, r in enumerate(results) if "error" in r]
-    assert bad == [k for k in range(60) if k % 10 == 3]
+    assert bad == [k for k in range(60) if k % 10 == 3] + [63]
     assert all(f["path"].startswith(f"receipts[{k}].") for k in bad for f in results[k]["error"]["fields"])
+    assert any(f["path"] == "receipts[63].receipt.total" for f in results[63]["error"]["fields"]), results[63]
     assert results[60]["uuid"] == results[0]["uuid"] and results[60]["duplicate"] is True
-    uuids = {r["uuid"] for r in results[:60] if "uuid" in r}
-    assert got["accepted"] == len(uuids) == 54
+    uuids = {r["uuid"] for r in results[:60] + results[61:63] if "uuid" in r}
+    assert got["accepted"] == len(uuids) == 56
+    for k in (61, 62):  # « », — substituted in every name, each reported at its own path
+        paths = [f["path"] for f in results[k]["warnings"]["fields"]]
+        assert paths == [f"receipts[{k}].receipt.items[{j}].name" for j in range(12)], results[k]
     seen: set[str] = set()
     deadline = time.monotonic() + 30
     while seen != uuids and time.monotonic() < deadline:

@@ -68,6 +68,11 @@ def canonical(v: Any) -> Any:
 def check(fast: Any, data: bytes, version: int, operation: str, group_sno: int | None = None, prefix: str = "") -> bool:
     """Assert the fast path agrees with the spec on ``data``; True when it answered."""
     got = fast.validate_fast(data, version, operation, INN, FFD[version], group_sno, prefix)
+    read = fast.scan(data)  # the byte reader's reading must get the same answer as the decoder's
+    if read is not None:
+        again = fast.validate_decoded(read, version, operation, INN, FFD[version], group_sno, prefix, True)
+        assert (again is None) == (got is None), data
+        assert again is None or canonical(again) == canonical(got), data
     if got is None:
         return False
     want = spec_outcome(data, version, operation, group_sno, prefix)

@@ -5,6 +5,11 @@ cimport cython
 
 cdef object _Validated
 cdef object _FieldWarning
+# Module constants the C code compares with, and the byte reader's key tables, as C-level module variables.
+cdef long long _MAX_KOPECKS, _MAX_RUB_WHOLE, _MAX_THOUSANDTHS
+cdef int _NULL, _MAX_DEPTH
+cdef dict _TOP_KEYS, _BODY_KEYS, _ITEM_KEYS, _SERVICE_KEYS, _COMPANY_KEYS, _CLIENT_KEYS, _TYPE_SUM_KEYS
+cdef tuple _TOP_NAMES, _BODY_NAMES, _ITEM_NAMES, _SERVICE_NAMES, _COMPANY_NAMES, _CLIENT_NAMES, _TYPE_SUM_NAMES
 
 @cython.locals(value=object)
 cdef dict _child(dict obj, str key)
@@ -12,15 +17,74 @@ cdef dict _child(dict obj, str key)
 @cython.locals(key=object, value=object)
 cdef bint _plain(dict obj, frozenset handled, frozenset other) except -1
 
-@cython.locals(n=Py_ssize_t, i=Py_ssize_t, c=cython.int, whole=cython.longlong, frac=cython.longlong,
-               used=cython.int, scale=cython.longlong)
-cdef long long _digits(bytes s, int decimals, long long limit_whole) except -2
+@cython.locals(i=Py_ssize_t, c=cython.int, whole=cython.longlong, frac=cython.longlong, used=cython.int,
+               scale=cython.longlong)
+cdef long long _digits(const unsigned char* s, Py_ssize_t start, Py_ssize_t n, int decimals,
+                       long long limit_whole) except -2
 
-@cython.locals(k=cython.longlong)
+@cython.locals(k=cython.longlong, text=bytes)
 cdef long long _kopecks(object value) except -2
 
-@cython.locals(q=cython.longlong)
+@cython.locals(q=cython.longlong, text=bytes)
 cdef long long _thousandths(object value) except -2
+
+# The byte reader: every index is a Py_ssize_t, -1 declines. ``s`` is the body's buffer (a bytes object's, so
+# s[n] is its terminating NUL): every read is at an index checked against n first.
+@cython.locals(c=cython.uchar)
+cdef Py_ssize_t _ws(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) except -2
+
+@cython.locals(c=cython.uchar)
+cdef Py_ssize_t _str_end(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, bint ascii_only) except -2
+
+@cython.locals(c=cython.uchar)
+cdef Py_ssize_t _num_end(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) except -2
+
+@cython.locals(m=Py_ssize_t, j=Py_ssize_t)
+cdef inline bint _same(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, const char* word) noexcept
+
+@cython.locals(found=tuple, word=bytes, code=Py_ssize_t)
+cdef Py_ssize_t _lookup(const unsigned char* s, Py_ssize_t i, Py_ssize_t e, dict table) except -2
+
+@cython.locals(c=cython.uchar, m=Py_ssize_t)
+cdef Py_ssize_t _item_key(const unsigned char* s, Py_ssize_t i, Py_ssize_t e) except -2
+
+@cython.locals(c=cython.uchar, m=Py_ssize_t)
+cdef Py_ssize_t _lit_end(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) except -2
+
+@cython.locals(c=cython.uchar)
+cdef Py_ssize_t _scalar_end(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) except -2
+
+@cython.locals(c=cython.uchar, j=Py_ssize_t, v=cython.longlong, negative=bint)
+cdef object _scalar(const unsigned char* s, Py_ssize_t i, Py_ssize_t e)
+
+@cython.locals(c=cython.uchar, j=Py_ssize_t, w=cython.longlong, v=cython.longlong, negative=bint)
+cdef long long _amount(const unsigned char* s, Py_ssize_t i, Py_ssize_t e, int decimals) except -2
+
+@cython.locals(c=cython.uchar, close=cython.uchar, e=Py_ssize_t)
+cdef Py_ssize_t _skip(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, int depth) except -2
+
+@cython.locals(seen=cython.ulonglong, e=Py_ssize_t, k=Py_ssize_t)
+cdef Py_ssize_t _flat(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, dict keys, tuple names, dict out) except -2
+
+@cython.locals(d=dict)
+cdef Py_ssize_t _flat_list(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, dict keys, tuple names,
+                          list out) except -2
+
+@cython.locals(seen=cython.ulonglong, e=Py_ssize_t, k=Py_ssize_t, given=cython.longlong)
+cdef Py_ssize_t _vat(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, list out) except -2
+
+@cython.locals(seen=cython.ulonglong, e=Py_ssize_t, k=Py_ssize_t, price=cython.longlong,
+               q=cython.longlong, amount=cython.longlong)
+cdef Py_ssize_t _item(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, list rows, list vats) except -2
+
+@cython.locals(seen=cython.ulonglong, e=Py_ssize_t, k=Py_ssize_t, d=dict, rows=list, entries=list, scratch=list)
+cdef Py_ssize_t _body(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, dict body) except -2
+
+@cython.locals(seen=cython.ulonglong, e=Py_ssize_t, k=Py_ssize_t, d=dict, body=dict)
+cdef Py_ssize_t _top(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, dict top) except -2
+
+@cython.locals(n=Py_ssize_t, i=Py_ssize_t, top=dict)
+cpdef object scan(bytes raw)
 
 cdef long long _vat_in(long long gross, long long rate, long long base)
 
@@ -45,9 +109,9 @@ cdef object _email(object value)
                position=Py_ssize_t, code=cython.int, taxed=bint,
                req=dict, body=dict, company=dict, client=dict, it=dict, vat=dict, entry=dict, p=dict,
                items=list, rates=list, claimed_vat=list, turnover=dict, sums=list, warnings=list,
-               marks=list, counts=dict, by_rate=dict, doc_sums=list)
+               marks=list, counts=dict, by_rate=dict, doc_sums=list, item_row=tuple, vat_given=cython.longlong)
 cpdef object validate_decoded(object obj, object version, object operation, object group_inn, object group_ffd,
-                              object group_sno, str path_prefix=*)
+                              object group_sno, str path_prefix=*, bint scanned=*)
 
 cpdef object decode(object raw)
 

@@ -107,6 +107,46 @@ _ITEM_OTHER_V4 = _fields(atol.ItemV4) - _ITEM_HANDLED_V4
 _ITEM_OTHER_V5 = _fields(atol.ItemV5) - _ITEM_HANDLED_V5
 _CLIENT_OTHER = _fields(atol.ClientV4, atol.ClientV5) - _CLIENT_HANDLED
 
+# What scan() reads (a key's bytes and the name it has in the dict tree) and what it requires to be null.
+_MAX_DEPTH = 32  #: nesting scan() follows inside the values it skips
+_TOP_NAMES = ("service", "receipt", "external_id", "timestamp", "ism_optional", "source_id", "group_code", "operation")
+_BODY_NAMES = ("company", "client", "items", "payments", "vats", "total", "cashier", "internet")
+#: An item row: (name, price kopecks, quantity thousandths, sum kopecks, vat, then the raw values of the keys
+#: below from payment_method on); -1 for an amount absent or not one; vat None (absent or null) or (type, sum
+#: kopecks, -2 when absent or null).
+_ITEM_NAMES = ("name", "price", "quantity", "sum", "vat", "payment_method", "payment_object", "measure", "wholesale",
+               "measurement_unit", "nomenclature_code")  # fmt: skip
+_SERVICE_NAMES = ("callback_url",)
+_COMPANY_NAMES = tuple(sorted(_COMPANY_HANDLED))
+_CLIENT_NAMES = tuple(sorted(_CLIENT_HANDLED))
+_TYPE_SUM_NAMES = ("type", "sum")  #: a ``vats`` or ``payments`` entry, an item's ``vat``
+_NULL = 99  #: a key table's value for a field that must be null (the dict path leaves it to the spec otherwise)
+
+
+def _keys(names: tuple[str, ...], nulls: Any = ()) -> dict[int, tuple[tuple[bytes, int], ...]]:
+    """A key table for :func:`_lookup`: each key's code is its index in ``names``, or _NULL for ``nulls``; a key
+    not in the table is skipped. Keyed by length, first and last byte (cheap to compute in place, and an int
+    key hashes for free), each entry the candidates to compare byte by byte."""
+    table: dict[int, tuple[tuple[bytes, int], ...]] = {}
+    codes = [(name.encode(), k) for k, name in enumerate(names)] + [(name.encode(), _NULL) for name in sorted(nulls)]
+    for word, code in codes:
+        h = (len(word) * 256 + word[0]) * 256 + word[-1]
+        table[h] = (*table.get(h, ()), (word, code))
+    return table
+
+
+_TOP_KEYS = _keys(_TOP_NAMES)
+_BODY_KEYS = _keys(_BODY_NAMES, _BODY_OTHER)
+#: Marking goes through the spec's _item_marking on the dict path; the other fields must be null there too.
+_ITEM_KEYS = _keys(
+    _ITEM_NAMES,
+    (_ITEM_OTHER_V4 | _ITEM_OTHER_V5 | {"mark_code", "mark_processing_mode", "planned_status"}) - set(_ITEM_NAMES),
+)
+_SERVICE_KEYS = _keys(_SERVICE_NAMES)
+_COMPANY_KEYS = _keys(_COMPANY_NAMES)
+_CLIENT_KEYS = _keys(_CLIENT_NAMES, _CLIENT_OTHER)
+_TYPE_SUM_KEYS = _keys(_TYPE_SUM_NAMES)
+
 _MARK_FIELDS = tuple(atol.MarkCode.__struct_fields__)
 _item_marking = _spec._item_marking
 _Run = _spec._Run
@@ -142,14 +182,13 @@ def _plain(obj: dict[str, Any], handled: frozenset[str], other: frozenset[str]) 
     return True
 
 
-def _digits(s: bytes, decimals: int, limit_whole: int) -> int:
-    """``digits[.digits]`` -> the value × 10**decimals, or -1 (not that form, more significant decimals than
-    ``decimals``, whole part above ``limit_whole``). Trailing zeros beyond ``decimals`` are allowed: 1.230 is 1.23.
-    """
-    n = len(s)
-    if n == 0 or n > 40:
+def _digits(s: bytes, start: int, n: int, decimals: int, limit_whole: int) -> int:
+    """``s[start:n]`` as ``digits[.digits]`` -> the value × 10**decimals, or -1 (not that form, more significant
+    decimals than ``decimals``, whole part above ``limit_whole``). Trailing zeros beyond ``decimals`` are allowed:
+    1.230 is 1.23."""
+    if n <= start or n - start > 40:
         return -1
-    i = 0
+    i = start
     whole = 0
     while i < n:
         c = s[i]
@@ -159,7 +198,7 @@ def _digits(s: bytes, decimals: int, limit_whole: int) -> int:
         if whole > limit_whole:
             return -1
         i += 1
-    if i == 0:
+    if i == start:
         return -1
     frac = 0
     used = 0
@@ -192,9 +231,10 @@ def _kopecks(value: object) -> int:
         v: int = value
         return v * 100 if 0 <= v <= _MAX_RUB_WHOLE else -1
     if type(value) is bytes:
-        k = _digits(value, 2, _MAX_RUB_WHOLE)
+        k = _digits(value, 0, len(value), 2, _MAX_RUB_WHOLE)
     elif type(value) is str:  # a JSON string: the spec's Decimal fields take those too
-        k = _digits(value.encode(), 2, _MAX_RUB_WHOLE)
+        text = value.encode()
+        k = _digits(text, 0, len(text), 2, _MAX_RUB_WHOLE)
     else:
         return -1
     return k if k <= _MAX_KOPECKS else -1
@@ -208,9 +248,10 @@ def _thousandths(value: object) -> int:
         if 0 < v <= 99_999:
             q = v * 1000
     elif type(value) is bytes:
-        q = _digits(value, 3, 99_999)
+        q = _digits(value, 0, len(value), 3, 99_999)
     elif type(value) is str:
-        q = _digits(value.encode(), 3, 99_999)
+        text = value.encode()
+        q = _digits(text, 0, len(text), 3, 99_999)
     return q if 0 < q <= _MAX_THOUSANDTHS else -1
 
 
@@ -337,6 +378,625 @@ def _email(value: object) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- the byte reader
+
+
+def _ws(s: bytes, i: int, n: int) -> int:
+    """The first index from ``i`` that is not JSON whitespace."""
+    while i < n:
+        c = s[i]
+        if c != 32 and c != 10 and c != 13 and c != 9:
+            break
+        i += 1
+    return i
+
+
+def _str_end(s: bytes, i: int, n: int, ascii_only: bool) -> int:
+    """The index after the string that opens at ``i``, or -1: an escape, a control character, a byte above
+    0x7F when ``ascii_only`` (text that is not decoded is not checked as UTF-8 either), no closing quote."""
+    i += 1
+    while i < n:
+        c = s[i]
+        if c == 34:
+            return i + 1
+        if c == 92 or c < 32 or (c > 127 and ascii_only):
+            return -1
+        i += 1
+    return -1
+
+
+def _num_end(s: bytes, i: int, n: int) -> int:
+    """The index after the JSON number at ``i`` (RFC 8259's grammar), or -1."""
+    if i < n and s[i] == 45:  # "-"
+        i += 1
+    if i >= n:
+        return -1
+    c = s[i]
+    if c == 48:
+        i += 1
+    elif 49 <= c <= 57:
+        while i < n and 48 <= s[i] <= 57:
+            i += 1
+    else:
+        return -1
+    if i < n and s[i] == 46:  # "."
+        i += 1
+        if i >= n or not 48 <= s[i] <= 57:
+            return -1
+        while i < n and 48 <= s[i] <= 57:
+            i += 1
+    if i < n and (s[i] == 101 or s[i] == 69):  # "e", "E"
+        i += 1
+        if i < n and (s[i] == 43 or s[i] == 45):
+            i += 1
+        if i >= n or not 48 <= s[i] <= 57:
+            return -1
+        while i < n and 48 <= s[i] <= 57:
+            i += 1
+    return i
+
+
+def _same(s: bytes, i: int, n: int, word: bytes) -> bool:
+    """``s[i:n] == word``, without a slice."""
+    m = len(word)
+    if n - i != m:
+        return False
+    for j in range(m):  # noqa: SIM110 - a loop the compiled copy runs in C; all() would not
+        if s[i + j] != word[j]:
+            return False
+    return True
+
+
+def _lookup(s: bytes, i: int, e: int, table: dict[int, tuple[tuple[bytes, int], ...]]) -> int:
+    """The code of the key ``s[i:e]`` in ``table`` (see :func:`_keys`), or -1 for a key it does not have."""
+    if e <= i:
+        return -1
+    found = table.get(((e - i) * 256 + s[i]) * 256 + s[e - 1])
+    if found is None:
+        return -1
+    for word, code in found:
+        if _same(s, i, e, word):
+            return code
+    return -1
+
+
+def _item_key(s: bytes, i: int, e: int) -> int:
+    """:func:`_lookup` in _ITEM_KEYS, with the keys an item of every receipt has compared in place first (the
+    hot loop of a bulk request: no int to make, no table to probe)."""
+    m = e - i
+    if m > 0:
+        c = s[i]
+        if c == 110:  # n
+            if m == 4 and _same(s, i, e, b"name"):
+                return 0
+        elif c == 112:  # p
+            if m == 5 and _same(s, i, e, b"price"):
+                return 1
+            if m == 14 and _same(s, i, e, b"payment_method"):
+                return 5
+            if m == 14 and _same(s, i, e, b"payment_object"):
+                return 6
+        elif c == 113:  # q
+            if m == 8 and _same(s, i, e, b"quantity"):
+                return 2
+        elif c == 115:  # s
+            if m == 3 and _same(s, i, e, b"sum"):
+                return 3
+        elif c == 118:  # v
+            if m == 3 and _same(s, i, e, b"vat"):
+                return 4
+        elif c == 109:  # m
+            if m == 7 and _same(s, i, e, b"measure"):
+                return 7
+            if m == 16 and _same(s, i, e, b"measurement_unit"):
+                return 9
+    return _lookup(s, i, e, _ITEM_KEYS)
+
+
+def _lit_end(s: bytes, i: int, n: int) -> int:
+    """The index after ``true``, ``false`` or ``null`` at ``i``, or -1."""
+    if i >= n:
+        return -1
+    c = s[i]
+    m = 4 if c == 116 or c == 110 else 5 if c == 102 else 0
+    if m == 0 or i + m > n:
+        return -1
+    if _same(s, i, i + m, b"true" if c == 116 else b"null" if c == 110 else b"false"):
+        return i + m
+    return -1
+
+
+def _scalar_end(s: bytes, i: int, n: int) -> int:
+    """The index after the string, number or literal at ``i``; -1 for anything else (an object, an array)."""
+    if i >= n:
+        return -1
+    c = s[i]
+    if c == 34:
+        return _str_end(s, i, n, False)
+    if c == 45 or 48 <= c <= 57:
+        return _num_end(s, i, n)
+    return _lit_end(s, i, n)
+
+
+def _scalar(s: bytes, i: int, e: int) -> Any:
+    """The value of the token ``s[i:e]`` (see :func:`_scalar_end`) as the fast path's decoder gives it: a str,
+    an int, the bytes of a number with a fraction or exponent, True, False or None. Raises UnicodeDecodeError
+    (text that is not UTF-8) and OverflowError (an int of more than 18 digits): :func:`scan` declines both."""
+    c = s[i]
+    if c == 34:
+        return s[i + 1 : e - 1].decode("utf-8")
+    if c == 116:
+        return True
+    if c == 102:
+        return False
+    if c == 110:
+        return None
+    for j in range(i, e):
+        c = s[j]
+        if c == 46 or c == 101 or c == 69:
+            return s[i:e]
+    negative = s[i] == 45
+    j = i + 1 if negative else i
+    if e - j > 18:
+        raise OverflowError("an int the reader leaves to the decoder")
+    v = 0
+    while j < e:
+        v = v * 10 + (s[j] - 48)
+        j += 1
+    return -v if negative else v
+
+
+def _amount(s: bytes, i: int, e: int, decimals: int) -> int:
+    """:func:`_kopecks` (``decimals`` 2) or :func:`_thousandths` (3) of the token ``s[i:e]``, read in place."""
+    c = s[i]
+    if c == 34:
+        v = _digits(s, i + 1, e - 1, decimals, _MAX_RUB_WHOLE if decimals == 2 else 99_999)
+    elif c == 45 or 48 <= c <= 57:
+        for j in range(i, e):
+            c = s[j]
+            if c == 46 or c == 101 or c == 69:
+                v = _digits(s, i, e, decimals, _MAX_RUB_WHOLE if decimals == 2 else 99_999)
+                break
+        else:  # an int: roubles or pieces ("-0" is 0, as the decoder reads it)
+            negative = s[i] == 45
+            j = i + 1 if negative else i
+            if e - j > 9:
+                return -1
+            w = 0
+            while j < e:
+                w = w * 10 + (s[j] - 48)
+                j += 1
+            if negative and w != 0:
+                return -1
+            if decimals == 2:
+                return w * 100 if w <= _MAX_RUB_WHOLE else -1
+            return w * 1000 if 0 < w <= 99_999 else -1
+    else:
+        return -1
+    if decimals == 2:
+        return v if v <= _MAX_KOPECKS else -1
+    return v if 0 < v <= _MAX_THOUSANDTHS else -1
+
+
+def _skip(s: bytes, i: int, n: int, depth: int) -> int:
+    """The index after the JSON value at ``i``, checked as the decoder would (strings ASCII only), or -1."""
+    if i >= n:
+        return -1
+    c = s[i]
+    if c == 34:
+        return _str_end(s, i, n, True)
+    if c != 123 and c != 91:
+        return _scalar_end(s, i, n)
+    if depth >= _MAX_DEPTH:
+        return -1
+    close = 125 if c == 123 else 93
+    i = _ws(s, i + 1, n)
+    if i < n and s[i] == close:
+        return i + 1
+    while True:
+        if c == 123:
+            if i >= n or s[i] != 34:
+                return -1
+            e = _str_end(s, i, n, True)
+            if e < 0:
+                return -1
+            i = _ws(s, e, n)
+            if i >= n or s[i] != 58:  # ":"
+                return -1
+            i = _ws(s, i + 1, n)
+        i = _skip(s, i, n, depth + 1)
+        if i < 0:
+            return -1
+        i = _ws(s, i, n)
+        if i >= n:
+            return -1
+        if s[i] == close:
+            return i + 1
+        if s[i] != 44:  # ","
+            return -1
+        i = _ws(s, i + 1, n)
+
+
+def _flat(s: bytes, i: int, n: int, keys: dict[int, Any], names: tuple[str, ...], out: dict[str, Any]) -> int:
+    """The object at ``i`` into ``out``: the scalar of each key of ``keys`` (under its name in ``names``),
+    nothing of a _NULL key (which must be null), nothing of any other key (skipped). The index after it, or -1:
+    a key twice, a container where a scalar is read, a _NULL key not null."""
+    seen = 0
+    i = _ws(s, i + 1, n)
+    if i < n and s[i] == 125:
+        return i + 1
+    while True:
+        if i >= n or s[i] != 34:
+            return -1
+        e = _str_end(s, i, n, True)
+        if e < 0:
+            return -1
+        k = _lookup(s, i + 1, e - 1, keys)
+        i = _ws(s, e, n)
+        if i >= n or s[i] != 58:
+            return -1
+        i = _ws(s, i + 1, n)
+        if k == _NULL:
+            e = _lit_end(s, i, n)
+            if not _same(s, i, e, b"null"):
+                return -1
+            i = e
+        elif k >= 0:
+            if seen & (1 << k):
+                return -1
+            seen |= 1 << k
+            e = _scalar_end(s, i, n)
+            if e < 0:
+                return -1
+            out[names[k]] = _scalar(s, i, e)
+            i = e
+        else:
+            i = _skip(s, i, n, 1)
+            if i < 0:
+                return -1
+        i = _ws(s, i, n)
+        if i >= n:
+            return -1
+        if s[i] == 125:
+            return i + 1
+        if s[i] != 44:
+            return -1
+        i = _ws(s, i + 1, n)
+
+
+def _flat_list(s: bytes, i: int, n: int, keys: dict[int, Any], names: tuple[str, ...], out: list[Any]) -> int:
+    """The array of objects at ``i`` (``vats``, ``payments``), each read by :func:`_flat` into a dict of ``out``;
+    the index after it, or -1 (an element that is not an object among them)."""
+    i = _ws(s, i + 1, n)
+    if i < n and s[i] == 93:
+        return i + 1
+    while True:
+        if i >= n or s[i] != 123 or len(out) > 10:
+            return -1
+        d: dict[str, Any] = {}
+        i = _flat(s, i, n, keys, names, d)
+        if i < 0:
+            return -1
+        out.append(d)
+        i = _ws(s, i, n)
+        if i >= n:
+            return -1
+        if s[i] == 93:
+            return i + 1
+        if s[i] != 44:
+            return -1
+        i = _ws(s, i + 1, n)
+
+
+def _vat(s: bytes, i: int, n: int, out: list[Any]) -> int:
+    """An item's ``vat`` object at ``i`` as ``(type, sum in kopecks, or -2 when absent or null)`` appended to
+    ``out``; the index after it, or -1 (a key twice, a container where a scalar is read)."""
+    seen = 0
+    kind: Any = None
+    given = -2
+    i = _ws(s, i + 1, n)
+    if i < n and s[i] == 125:
+        out.append((kind, given))
+        return i + 1
+    while True:
+        if i >= n or s[i] != 34:
+            return -1
+        e = _str_end(s, i, n, True)
+        if e < 0:
+            return -1
+        k = 0 if _same(s, i + 1, e - 1, b"type") else 1 if _same(s, i + 1, e - 1, b"sum") else -1
+        i = _ws(s, e, n)
+        if i >= n or s[i] != 58:
+            return -1
+        i = _ws(s, i + 1, n)
+        if k >= 0:
+            if seen & (1 << k):
+                return -1
+            seen |= 1 << k
+            e = _scalar_end(s, i, n)
+            if e < 0:
+                return -1
+            if k == 0:
+                kind = _scalar(s, i, e)
+            elif not _same(s, i, e, b"null"):
+                given = _amount(s, i, e, 2)
+            i = e
+        else:
+            i = _skip(s, i, n, 3)
+            if i < 0:
+                return -1
+        i = _ws(s, i, n)
+        if i >= n:
+            return -1
+        if s[i] == 125:
+            out.append((kind, given))
+            return i + 1
+        if s[i] != 44:
+            return -1
+        i = _ws(s, i + 1, n)
+
+
+def _item(s: bytes, i: int, n: int, rows: list[Any], vats: list[Any]) -> int:
+    """The item object at ``i`` as a row of ``rows`` (see _ITEM_NAMES); the index after it, or -1: a key twice,
+    a container where a scalar is read, a marking or another field the dict path leaves to the spec not null.
+    ``vats`` is scratch space for :func:`_vat`."""
+    seen = 0
+    name: Any = None
+    price = -1
+    q = -1
+    amount = -1
+    vat: Any = None
+    method: Any = None
+    subject: Any = None
+    measure: Any = None
+    wholesale: Any = None
+    unit: Any = None
+    nomenclature: Any = None
+    i = _ws(s, i + 1, n)
+    if i < n and s[i] == 125:
+        i += 1
+    else:
+        while True:
+            if i >= n or s[i] != 34:
+                return -1
+            e = _str_end(s, i, n, True)
+            if e < 0:
+                return -1
+            k = _item_key(s, i + 1, e - 1)
+            i = _ws(s, e, n)
+            if i >= n or s[i] != 58:
+                return -1
+            i = _ws(s, i + 1, n)
+            if k == _NULL:
+                e = _lit_end(s, i, n)
+                if not _same(s, i, e, b"null"):
+                    return -1
+                i = e
+            elif k >= 0:
+                if seen & (1 << k):
+                    return -1
+                seen |= 1 << k
+                if k == 4:  # vat: an object (type, sum) or null
+                    if i < n and s[i] == 123:
+                        i = _vat(s, i, n, vats)
+                        if i < 0:
+                            return -1
+                        vat = vats.pop()
+                    else:
+                        e = _lit_end(s, i, n)
+                        if not _same(s, i, e, b"null"):
+                            return -1
+                        i = e
+                else:
+                    e = _scalar_end(s, i, n)
+                    if e < 0:
+                        return -1
+                    if k == 1:
+                        price = _amount(s, i, e, 2)
+                    elif k == 2:
+                        q = _amount(s, i, e, 3)
+                    elif k == 3:
+                        amount = _amount(s, i, e, 2)
+                    elif k == 0:
+                        name = _scalar(s, i, e)
+                    elif k == 5:
+                        method = _scalar(s, i, e)
+                    elif k == 6:
+                        subject = _scalar(s, i, e)
+                    elif k == 7:
+                        measure = _scalar(s, i, e)
+                    elif k == 8:
+                        wholesale = _scalar(s, i, e)
+                    elif k == 9:
+                        unit = _scalar(s, i, e)
+                    else:
+                        nomenclature = _scalar(s, i, e)
+                    i = e
+            else:
+                i = _skip(s, i, n, 2)
+                if i < 0:
+                    return -1
+            i = _ws(s, i, n)
+            if i >= n:
+                return -1
+            if s[i] == 125:
+                i += 1
+                break
+            if s[i] != 44:
+                return -1
+            i = _ws(s, i + 1, n)
+    rows.append((name, price, q, amount, vat, method, subject, measure, wholesale, unit, nomenclature))
+    return i
+
+
+def _body(s: bytes, i: int, n: int, body: dict[str, Any]) -> int:
+    """The ``receipt`` object at ``i`` into ``body`` (``items`` as rows); the index after it, or -1."""
+    seen = 0
+    i = _ws(s, i + 1, n)
+    if i < n and s[i] == 125:
+        return i + 1
+    while True:
+        if i >= n or s[i] != 34:
+            return -1
+        e = _str_end(s, i, n, True)
+        if e < 0:
+            return -1
+        k = _lookup(s, i + 1, e - 1, _BODY_KEYS)
+        i = _ws(s, e, n)
+        if i >= n or s[i] != 58:
+            return -1
+        i = _ws(s, i + 1, n)
+        if k == _NULL:
+            e = _lit_end(s, i, n)
+            if not _same(s, i, e, b"null"):
+                return -1
+            i = e
+        elif k >= 0:
+            if seen & (1 << k):
+                return -1
+            seen |= 1 << k
+            if k <= 4 and i < n and s[i] == 110:  # a container field given as null
+                e = _lit_end(s, i, n)
+                if not _same(s, i, e, b"null") or k == 2:
+                    return -1
+                body[_BODY_NAMES[k]] = None
+                i = e
+            elif k == 0 or k == 1:  # company, client
+                if i >= n or s[i] != 123:
+                    return -1
+                d: dict[str, Any] = {}
+                if k == 0:
+                    i = _flat(s, i, n, _COMPANY_KEYS, _COMPANY_NAMES, d)
+                else:
+                    i = _flat(s, i, n, _CLIENT_KEYS, _CLIENT_NAMES, d)
+                body[_BODY_NAMES[k]] = d
+            elif k == 2:  # items
+                if i >= n or s[i] != 91:
+                    return -1
+                rows: list[Any] = []
+                scratch: list[Any] = []
+                i = _ws(s, i + 1, n)
+                if i < n and s[i] == 93:
+                    i += 1
+                else:
+                    while True:
+                        if i >= n or s[i] != 123 or len(rows) >= 100:
+                            return -1
+                        i = _item(s, i, n, rows, scratch)
+                        if i < 0:
+                            return -1
+                        i = _ws(s, i, n)
+                        if i >= n:
+                            return -1
+                        if s[i] == 93:
+                            i += 1
+                            break
+                        if s[i] != 44:
+                            return -1
+                        i = _ws(s, i + 1, n)
+                body["items"] = rows
+            elif k == 3 or k == 4:  # payments, vats
+                if i >= n or s[i] != 91:
+                    return -1
+                entries: list[Any] = []
+                i = _flat_list(s, i, n, _TYPE_SUM_KEYS, _TYPE_SUM_NAMES, entries)
+                body[_BODY_NAMES[k]] = entries
+            else:  # total, cashier, internet
+                e = _scalar_end(s, i, n)
+                if e < 0:
+                    return -1
+                body[_BODY_NAMES[k]] = _scalar(s, i, e)
+                i = e
+            if i < 0:
+                return -1
+        else:
+            i = _skip(s, i, n, 1)
+            if i < 0:
+                return -1
+        i = _ws(s, i, n)
+        if i >= n:
+            return -1
+        if s[i] == 125:
+            return i + 1
+        if s[i] != 44:
+            return -1
+        i = _ws(s, i + 1, n)
+
+
+def _top(s: bytes, i: int, n: int, top: dict[str, Any]) -> int:
+    """The request object at ``i`` into ``top``; the index after it, or -1."""
+    seen = 0
+    i = _ws(s, i + 1, n)
+    if i < n and s[i] == 125:
+        return i + 1
+    while True:
+        if i >= n or s[i] != 34:
+            return -1
+        e = _str_end(s, i, n, True)
+        if e < 0:
+            return -1
+        k = _lookup(s, i + 1, e - 1, _TOP_KEYS)
+        i = _ws(s, e, n)
+        if i >= n or s[i] != 58:
+            return -1
+        i = _ws(s, i + 1, n)
+        if k >= 0:
+            if seen & (1 << k):
+                return -1
+            seen |= 1 << k
+            if k == 0 and i < n and s[i] == 123:  # service
+                d: dict[str, Any] = {}
+                i = _flat(s, i, n, _SERVICE_KEYS, _SERVICE_NAMES, d)
+                top["service"] = d
+            elif k == 1:  # receipt
+                if i >= n or s[i] != 123:
+                    return -1
+                body: dict[str, Any] = {}
+                i = _body(s, i, n, body)
+                top["receipt"] = body
+            else:
+                e = _scalar_end(s, i, n)
+                if e < 0:
+                    return -1
+                top[_TOP_NAMES[k]] = _scalar(s, i, e)
+                i = e
+            if i < 0:
+                return -1
+        else:
+            i = _skip(s, i, n, 1)
+            if i < 0:
+                return -1
+        i = _ws(s, i, n)
+        if i >= n:
+            return -1
+        if s[i] == 125:
+            return i + 1
+        if s[i] != 44:
+            return -1
+        i = _ws(s, i + 1, n)
+
+
+def scan(raw: bytes) -> Any:
+    """The request read straight from its bytes, as :func:`decode` and the dict path would read it: the same
+    dict tree for the envelope, with ``receipt.items`` a list of rows (_ROW) for
+    ``validate_decoded(..., scanned=True)``. None for a body it leaves to :func:`decode`: escapes and
+    non-ASCII text outside the values it reads, a key twice, a marked item or another field the dict path
+    leaves to the spec, anything that is not JSON. What it reads, it reads exactly as the decoder does."""
+    n = len(raw)
+    i = 3 if raw[:3] == _BOM else 0
+    i = _ws(raw, i, n)
+    if i >= n or raw[i] != 123:
+        return None
+    top: dict[str, Any] = {}
+    try:
+        i = _top(raw, i, n, top)
+    except (UnicodeDecodeError, OverflowError, IndexError):  # IndexError: a bug's bounds check, never a guess
+        return None
+    if i < 0 or _ws(raw, i, n) != n:
+        return None
+    return top
+
+
 def decode(raw: bytes | memoryview) -> Any:
     """The body as the fast path reads it (a UTF-8 byte order mark skipped), or None when it is not JSON."""
     data = raw
@@ -374,8 +1034,10 @@ def validate_decoded(
     group_ffd: str,
     group_sno: int | None,
     path_prefix: str = "",
+    scanned: bool = False,
 ) -> Any:
-    """:func:`validate_fast` on a body :func:`decode` returned (the bulk API reads its head from it first)."""
+    """:func:`validate_fast` on a body :func:`decode` returned (the bulk API reads its head from it first), or
+    on what :func:`scan` returned (``scanned``: its items are rows)."""
     found = _OPS.get((version, operation))
     if found is None or _TOP_FFD.get(version) != group_ffd:
         return None
@@ -526,7 +1188,7 @@ def validate_decoded(
         if len(rates) == 1:
             default_rate = rates[0]
 
-    # --- items
+    # --- items: dicts from the decoder, or the rows of :func:`scan` (see _ROW)
     items_in = body.get("items")
     if type(items_in) is not list or not 1 <= len(items_in) <= 100:
         return None
@@ -538,75 +1200,101 @@ def validate_decoded(
     marks: list[tuple[int, str]] = []
     handled = _ITEM_HANDLED_V5 if v5 else _ITEM_HANDLED_V4
     other = _ITEM_OTHER_V5 if v5 else _ITEM_OTHER_V4
-    # Items of a shape the fast path does not take (a marked good, agent data) are found before any work on
-    # the others: declining late in a 100-item receipt would double its cost.
-    for obj in items_in:
-        if type(obj) is not dict:
-            return None
-        it = obj
-        if not _plain(it, handled, other):
-            return None
-    for position, obj in enumerate(items_in):
-        it = obj
-        name = _text(it.get("name"), _L1030)
+    if not scanned:
+        # Items of a shape the fast path does not take (a marked good, agent data) are found before any work on
+        # the others: declining late in a 100-item receipt would double its cost.
+        for obj in items_in:
+            if type(obj) is not dict:
+                return None
+            it = obj
+            if not _plain(it, handled, other):
+                return None
+    for position in range(len(items_in)):
+        # The values the checks below read: from the item's dict, or from its row (scan() converted the
+        # amounts already and declined the shapes the dict path would refuse with _plain or leave to _marking).
+        mark_in = mode_in = status_in = None
+        if scanned:
+            item_row = items_in[position]
+            (name_in, price, q, amount, vat_in, method_in, subject_in, measure_in, wholesale, unit_in,
+             nomenclature) = item_row  # fmt: skip
+            vat_given = -2
+            if vat_in is not None:
+                vat_kind, vat_given = vat_in
+            if v5:
+                if unit_in is not None or nomenclature is not None:
+                    return None  # fields of the spec's v4 item only: _plain's rule for v5
+            elif measure_in is not None:
+                return None  # a field of the spec's v5 item only: _plain's rule for v4
+        else:
+            it = items_in[position]
+            name_in = it.get("name")
+            price = _kopecks(it.get("price"))
+            q = _thousandths(it.get("quantity"))
+            amount = _kopecks(it.get("sum"))
+            vat_in = it.get("vat")
+            vat_given = -2
+            if vat_in is not None:
+                if type(vat_in) is not dict:
+                    return None
+                vat = vat_in
+                vat_kind = vat.get("type")
+                given = vat.get("sum")
+                if given is not None:
+                    vat_given = _kopecks(given)
+            method_in = it.get("payment_method")
+            subject_in = it.get("payment_object")
+            if v5:
+                measure_in = it.get("measure")
+                wholesale = it.get("wholesale")
+                mark_in = it.get("mark_code")
+                mode_in = it.get("mark_processing_mode")
+                status_in = it.get("planned_status")
+            else:
+                unit_in = it.get("measurement_unit")
+                nomenclature = it.get("nomenclature_code")
+        name = _text(name_in, _L1030)
         if name is None:
-            name = _text_warned(it.get("name"), _L1030, warnings, b + "items", position, "name")
+            name = _text_warned(name_in, _L1030, warnings, b + "items", position, "name")
             if name is None:
                 return None
-        price = _kopecks(it.get("price"))
-        q = _thousandths(it.get("quantity"))
-        amount = _kopecks(it.get("sum"))
         if price < 0 or q < 0 or amount < 0:
             return None
         # price × quantity rounded half up to the kopeck: the spec's _item_sum on q/1000
         expected = price * (q // 1000) if q % 1000 == 0 else (2 * price * q + 1000) // 2000
         if expected != amount:
             return None
-        obj = it.get("vat")
         vat_sum = -1
-        if obj is None:
+        if vat_in is None:
             if default_rate is None:
                 return None
             rate, code, taxed = default_rate
         else:
-            if type(obj) is not dict:
+            if type(vat_kind) is not str:
                 return None
-            vat = obj
-            kind = vat.get("type")
-            if type(kind) is not str:
-                return None
-            found_rate = _VAT.get(kind)
+            found_rate = _VAT.get(vat_kind)
             if found_rate is None:
                 return None
             rate, code, taxed = found_rate
-            given = vat.get("sum")
-            if given is not None:
-                vat_sum = _kopecks(given)
+            if vat_given != -2:  # -2: no sum (absent or null)
+                vat_sum = vat_given
                 if vat_sum < 0 or vat_sum > amount or (vat_sum and not taxed):
                     return None
         item_size = _ITEM_FIXED + len(name)
         unit = None
         measure = None
         extra = None
-        method_in = it.get("payment_method")
-        subject_in = it.get("payment_object")
         if v5:
             if type(method_in) is not str or type(subject_in) is not int:
                 return None
             method = _METHODS.get(method_in)
             subject = _SUBJECTS_V5.get(subject_in)
-            measure_in = it.get("measure")
             if type(measure_in) is not int:
                 return None
             measure = _MEASURES.get(measure_in)
             if method is None or subject is None or measure is None:
                 return None
-            wholesale = it.get("wholesale")
             if wholesale is not None and type(wholesale) is not bool:
                 return None
-            mark_in = it.get("mark_code")
-            mode_in = it.get("mark_processing_mode")
-            status_in = it.get("planned_status")
             if mark_in is not None or mode_in is not None or status_in is not None:
                 quantity = q // 1000 if q % 1000 == 0 else _quantity(q)
                 marked = _marking(mark_in, mode_in, status_in, quantity)
@@ -631,7 +1319,6 @@ def validate_decoded(
                 return None
             if method is None or subject is None:
                 return None
-            unit_in = it.get("measurement_unit")
             if unit_in is not None and unit_in != "":
                 unit = _text(unit_in, _L1197)
                 if unit is None:
@@ -639,7 +1326,6 @@ def validate_decoded(
                     if unit is None:
                         return None
                 item_size += 4 + len(unit)
-            nomenclature = it.get("nomenclature_code")
             if nomenclature is not None and nomenclature != "":
                 return None
         if item_size > _MAX_ITEM:

@@ -34,7 +34,7 @@ import msgspec
 from fiscal_core.api import views
 from fiscal_core.api.http import Later, Request, Response
 from fiscal_core.api.intake import Accepted, Entry, NewEntry
-from fiscal_core.api.validate import RequestInvalid, decode, validate_decoded
+from fiscal_core.api.validate import SCAN_FROM, RequestInvalid, decode, scan, validate_decoded
 from fiscal_core.ffd import fnsjson, qr, tlv
 
 if TYPE_CHECKING:
@@ -168,8 +168,10 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
     svc.clock()
     for i, raw in enumerate(bulk.receipts):
         prefix = f"receipts[{i}]"
-        # One decode serves the head and the validation fast path; the typed one words the shape errors.
-        obj = decode(memoryview(raw))
+        # One read serves the head and the validation fast path (the byte reader's, else the decoder's); the
+        # typed decode words the shape errors.
+        read = scan(bytes(raw)) if scan is not None and len(raw) >= SCAN_FROM else None
+        obj = read if read is not None else decode(memoryview(raw))
         if type(obj) is dict and type(obj.get("group_code")) is str and type(obj.get("operation")) is str:
             head = BulkHead(group_code=obj["group_code"], operation=obj["operation"])
         else:
@@ -195,6 +197,7 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
                 group_ffd=group.ffd,
                 group_sno=tenant.tax_systems,
                 path_prefix=prefix + ".",
+                scanned=read is not None,
             )
             svc._check_caps(group, v.document, f"{prefix}.receipt")
         except RequestInvalid as exc:

@@ -36,6 +36,7 @@ __all__ = [
     "ATOL_CALLBACK_MASK",
     "IMPLEMENTATION",
     "MAX_KOPECKS",
+    "SCAN_FROM",
     "TOTAL_TOLERANCE",
     "FieldWarning",
     "Issue",
@@ -43,6 +44,7 @@ __all__ = [
     "Validated",
     "decode",
     "implementations",
+    "scan",
     "source_digest",
     "substitute_cp866",
     "validate",
@@ -106,6 +108,14 @@ _fast = _fast_module.validate_fast
 _fast_decoded = _fast_module.validate_decoded
 #: A body as the fast path reads it, or None when it is not JSON (see :func:`validate_decoded`).
 decode = _fast_module.decode
+#: The compiled fast path's byte reader (``_fastpath_py.scan``): a body read straight from its bytes into what the
+#: dict path reads, its items as rows (``validate_decoded(..., scanned=True)``), or None to decode it instead.
+#: The twin's reader gives the same answers (tests hold the two and the dict path equal) but is slower than the
+#: decoder in pure Python, so the twin decodes.
+scan: Any = _fast_module.scan if FAST_IMPLEMENTATION == "native" else None
+#: Bodies from this size on are read by ``scan``: it pays for itself on the items it spares the dict path, and a
+#: one- or two-item receipt has too few (bench/RESULTS.md, session 12: a 2-item single POST ran 2-4 % slower).
+SCAN_FROM = 1024
 
 if TYPE_CHECKING:
     from fiscal_core.api._validate_py import (
@@ -145,7 +155,13 @@ def validate(
 ) -> Validated:
     """The spec's ``validate`` (same arguments, same answers), through the fast path when the body is bytes."""
     if type(raw) is bytes:
-        v: Validated | None = _fast(raw, version, operation, group_inn, group_ffd, group_sno, path_prefix)
+        read = scan(raw) if scan is not None and len(raw) >= SCAN_FROM else None
+        if read is not None:
+            v: Validated | None = _fast_decoded(
+                read, version, operation, group_inn, group_ffd, group_sno, path_prefix, True
+            )
+        else:
+            v = _fast(raw, version, operation, group_inn, group_ffd, group_sno, path_prefix)
         if v is not None:
             return v
     return validate_spec(
@@ -169,9 +185,11 @@ def validate_decoded(
     group_ffd: str,
     path_prefix: str = "",
     group_sno: int | None = None,
+    scanned: bool = False,
 ) -> Validated:
-    """:func:`validate` of ``raw`` when :func:`decode` already gave ``obj`` (the bulk API reads its head there)."""
-    v: Validated | None = _fast_decoded(obj, version, operation, group_inn, group_ffd, group_sno, path_prefix)
+    """:func:`validate` of ``raw`` when :func:`decode` already gave ``obj`` (the bulk API reads its head there),
+    or :func:`scan` did (``scanned``)."""
+    v: Validated | None = _fast_decoded(obj, version, operation, group_inn, group_ffd, group_sno, path_prefix, scanned)
     if v is not None:
         return v
     return validate_spec(
