@@ -547,9 +547,13 @@ def _scalar(s: bytes, i: int, e: int) -> Any:
 
 
 def _amount(s: bytes, i: int, e: int, decimals: int) -> int:
-    """:func:`_kopecks` (``decimals`` 2) or :func:`_thousandths` (3) of the token ``s[i:e]``, read in place."""
+    """:func:`_kopecks` (``decimals`` 2) or :func:`_thousandths` (3) of the token ``s[i:e]``, read in place; -3
+    for a string with bytes above 0x7F (not decoded here, so not checked as UTF-8: :func:`scan` declines it)."""
     c = s[i]
     if c == 34:
+        for j in range(i + 1, e - 1):
+            if s[j] > 127:
+                return -3
         v = _digits(s, i + 1, e - 1, decimals, _MAX_RUB_WHOLE if decimals == 2 else 99_999)
     elif c == 45 or 48 <= c <= 57:
         for j in range(i, e):
@@ -720,6 +724,8 @@ def _vat(s: bytes, i: int, n: int, out: list[Any]) -> int:
                 kind = _scalar(s, i, e)
             elif not _same(s, i, e, b"null"):
                 given = _amount(s, i, e, 2)
+                if given == -3:
+                    return -1
             i = e
         else:
             i = _skip(s, i, n, 3)
@@ -793,10 +799,16 @@ def _item(s: bytes, i: int, n: int, rows: list[Any], vats: list[Any]) -> int:
                         return -1
                     if k == 1:
                         price = _amount(s, i, e, 2)
+                        if price == -3:
+                            return -1
                     elif k == 2:
                         q = _amount(s, i, e, 3)
+                        if q == -3:
+                            return -1
                     elif k == 3:
                         amount = _amount(s, i, e, 2)
+                        if amount == -3:
+                            return -1
                     elif k == 0:
                         name = _scalar(s, i, e)
                     elif k == 5:
