@@ -8,7 +8,8 @@ cdef object _FieldWarning
 # Module constants the C code compares with, and the byte reader's key tables, as C-level module variables.
 cdef long long _MAX_KOPECKS, _MAX_RUB_WHOLE, _MAX_THOUSANDTHS
 cdef int _NULL, _MAX_DEPTH
-cdef dict _TOP_KEYS, _BODY_KEYS, _ITEM_KEYS, _SERVICE_KEYS, _COMPANY_KEYS, _CLIENT_KEYS, _TYPE_SUM_KEYS
+cdef dict _TOP_KEYS, _BODY_KEYS, _ITEM_KEYS, _SERVICE_KEYS, _COMPANY_KEYS, _CLIENT_KEYS, _TYPE_SUM_KEYS, _MARK_KEYS
+cdef tuple _MARK_FIELDS
 cdef tuple _TOP_NAMES, _BODY_NAMES, _ITEM_NAMES, _SERVICE_NAMES, _COMPANY_NAMES, _CLIENT_NAMES, _TYPE_SUM_NAMES
 
 @cython.locals(value=object)

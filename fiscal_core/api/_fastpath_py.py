@@ -112,10 +112,11 @@ _MAX_DEPTH = 32  #: nesting scan() follows inside the values it skips
 _TOP_NAMES = ("service", "receipt", "external_id", "timestamp", "ism_optional", "source_id", "group_code", "operation")
 _BODY_NAMES = ("company", "client", "items", "payments", "vats", "total", "cashier", "internet")
 #: An item row: (name, price kopecks, quantity thousandths, sum kopecks, vat, then the raw values of the keys
-#: below from payment_method on); -1 for an amount absent or not one; vat None (absent or null) or (type, sum
-#: kopecks, -2 when absent or null).
+#: below from payment_method on, ``mark_code`` as a dict of its known fields); -1 for an amount absent or not
+#: one; vat None (absent or null) or (type, sum kopecks, -2 when absent or null).
 _ITEM_NAMES = ("name", "price", "quantity", "sum", "vat", "payment_method", "payment_object", "measure", "wholesale",
-               "measurement_unit", "nomenclature_code")  # fmt: skip
+               "measurement_unit", "nomenclature_code", "mark_code", "mark_processing_mode",
+               "planned_status")  # fmt: skip
 _SERVICE_NAMES = ("callback_url",)
 _COMPANY_NAMES = tuple(sorted(_COMPANY_HANDLED))
 _CLIENT_NAMES = tuple(sorted(_CLIENT_HANDLED))
@@ -137,17 +138,14 @@ def _keys(names: tuple[str, ...], nulls: Any = ()) -> dict[int, tuple[tuple[byte
 
 _TOP_KEYS = _keys(_TOP_NAMES)
 _BODY_KEYS = _keys(_BODY_NAMES, _BODY_OTHER)
-#: Marking goes through the spec's _item_marking on the dict path; the other fields must be null there too.
-_ITEM_KEYS = _keys(
-    _ITEM_NAMES,
-    (_ITEM_OTHER_V4 | _ITEM_OTHER_V5 | {"mark_code", "mark_processing_mode", "planned_status"}) - set(_ITEM_NAMES),
-)
+_ITEM_KEYS = _keys(_ITEM_NAMES, (_ITEM_OTHER_V4 | _ITEM_OTHER_V5) - set(_ITEM_NAMES))
 _SERVICE_KEYS = _keys(_SERVICE_NAMES)
 _COMPANY_KEYS = _keys(_COMPANY_NAMES)
 _CLIENT_KEYS = _keys(_CLIENT_NAMES, _CLIENT_OTHER)
 _TYPE_SUM_KEYS = _keys(_TYPE_SUM_NAMES)
 
 _MARK_FIELDS = tuple(atol.MarkCode.__struct_fields__)
+_MARK_KEYS = _keys(_MARK_FIELDS)
 _item_marking = _spec._item_marking
 _Run = _spec._Run
 
@@ -758,6 +756,9 @@ def _item(s: bytes, i: int, n: int, rows: list[Any], vats: list[Any]) -> int:
     wholesale: Any = None
     unit: Any = None
     nomenclature: Any = None
+    mark: Any = None
+    mode: Any = None
+    status: Any = None
     i = _ws(s, i + 1, n)
     if i < n and s[i] == 125:
         i += 1
@@ -793,6 +794,11 @@ def _item(s: bytes, i: int, n: int, rows: list[Any], vats: list[Any]) -> int:
                         if not _same(s, i, e, b"null"):
                             return -1
                         i = e
+                elif k == 11 and i < n and s[i] == 123:  # mark_code: its known fields, for the spec's _marking
+                    mark = {}
+                    i = _flat(s, i, n, _MARK_KEYS, _MARK_FIELDS, mark)
+                    if i < 0:
+                        return -1
                 else:
                     e = _scalar_end(s, i, n)
                     if e < 0:
@@ -821,8 +827,14 @@ def _item(s: bytes, i: int, n: int, rows: list[Any], vats: list[Any]) -> int:
                         wholesale = _scalar(s, i, e)
                     elif k == 9:
                         unit = _scalar(s, i, e)
-                    else:
+                    elif k == 10:
                         nomenclature = _scalar(s, i, e)
+                    elif k == 11:
+                        mark = _scalar(s, i, e)
+                    elif k == 12:
+                        mode = _scalar(s, i, e)
+                    else:
+                        status = _scalar(s, i, e)
                     i = e
             else:
                 i = _skip(s, i, n, 2)
@@ -837,7 +849,9 @@ def _item(s: bytes, i: int, n: int, rows: list[Any], vats: list[Any]) -> int:
             if s[i] != 44:
                 return -1
             i = _ws(s, i + 1, n)
-    rows.append((name, price, q, amount, vat, method, subject, measure, wholesale, unit, nomenclature))
+    rows.append(
+        (name, price, q, amount, vat, method, subject, measure, wholesale, unit, nomenclature, mark, mode, status)
+    )
     return i
 
 
@@ -992,8 +1006,8 @@ def scan(raw: bytes) -> Any:
     """The request read straight from its bytes, as :func:`decode` and the dict path would read it: the same
     dict tree for the envelope, with ``receipt.items`` a list of rows (_ROW) for
     ``validate_decoded(..., scanned=True)``. None for a body it leaves to :func:`decode`: escapes and
-    non-ASCII text outside the values it reads, a key twice, a marked item or another field the dict path
-    leaves to the spec, anything that is not JSON. What it reads, it reads exactly as the decoder does."""
+    non-ASCII text outside the values it reads, a key twice, a field the dict path leaves to the spec, anything
+    that is not JSON. What it reads, it reads exactly as the decoder does."""
     n = len(raw)
     i = 3 if raw[:3] == _BOM else 0
     i = _ws(raw, i, n)
@@ -1227,16 +1241,16 @@ def validate_decoded(
         mark_in = mode_in = status_in = None
         if scanned:
             item_row = items_in[position]
-            (name_in, price, q, amount, vat_in, method_in, subject_in, measure_in, wholesale, unit_in,
-             nomenclature) = item_row  # fmt: skip
+            (name_in, price, q, amount, vat_in, method_in, subject_in, measure_in, wholesale, unit_in, nomenclature,
+             mark_in, mode_in, status_in) = item_row  # fmt: skip
             vat_given = -2
             if vat_in is not None:
                 vat_kind, vat_given = vat_in
             if v5:
                 if unit_in is not None or nomenclature is not None:
                     return None  # fields of the spec's v4 item only: _plain's rule for v5
-            elif measure_in is not None:
-                return None  # a field of the spec's v5 item only: _plain's rule for v4
+            elif measure_in is not None or mark_in is not None or mode_in is not None or status_in is not None:
+                return None  # fields of the spec's v5 item only: _plain's rule for v4
         else:
             it = items_in[position]
             name_in = it.get("name")
