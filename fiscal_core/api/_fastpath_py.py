@@ -14,6 +14,11 @@ Rules
   quantities are read digit by digit into integer kopecks (thousandths for quantities) — no Decimal, no float.
   Only ``digits[.digits]`` is parsed; a sign, exponent, space or anything else Decimal would accept is left to
   the spec. A JSON string holding such a number is read the same way, as the spec's Decimal fields take it too.
+- :func:`scan` is a second reader of the same values, straight from the request bytes: the envelope as the
+  decoder's dicts, the items as rows (amounts already in kopecks and thousandths), so the item checks read
+  no dicts. It declines (None: the caller decodes) whatever it would not read exactly as the decoder does:
+  an escape, a byte above 0x7F outside the texts it decodes, a key twice, a field the dict path leaves to the
+  spec, anything that is not JSON. It pays from about 1 KB of body (``validate.SCAN_FROM``).
 - Shape: a field the fast path handles must have the exact JSON type the spec's Struct wants (``type(x) is
   int``, so ``true`` is not 1). A field of the spec's Structs it does not handle must be absent or null, else the
   spec decides. Keys no Struct knows are ignored, as the spec's decoder ignores them. Duplicate keys: the last
@@ -25,8 +30,10 @@ Rules
   are made here the same way, in the same order: CP866 substitution in the texts it reads, a ``total`` rounded
   by at most 99 kopecks, a ``callback_url`` that fails ATOL's mask; their paths are built only then.
 - This file is the pure-Python twin. ``setup.py`` compiles a stamped copy of it with ``_fastpath_py.pxd``
-  (C types for the digit loops and sums); :mod:`fiscal_core.api.validate` picks one and binds it to the
-  selected spec's :class:`Validated`. Tests compare both with the spec on random valid and mutated receipts.
+  (C types for the digit loops, the sums and the byte reader, which reads through a C pointer);
+  :mod:`fiscal_core.api.validate` picks one and binds it to the selected spec's :class:`Validated`. Tests
+  compare both with the spec on random valid and mutated receipts, and ``scan`` with a reading of the decoder's
+  tree.
 """
 
 from __future__ import annotations
@@ -1004,7 +1011,7 @@ def _top(s: bytes, i: int, n: int, top: dict[str, Any]) -> int:
 
 def scan(raw: bytes) -> Any:
     """The request read straight from its bytes, as :func:`decode` and the dict path would read it: the same
-    dict tree for the envelope, with ``receipt.items`` a list of rows (_ROW) for
+    dict tree for the envelope, with ``receipt.items`` a list of rows (see _ITEM_NAMES) for
     ``validate_decoded(..., scanned=True)``. None for a body it leaves to :func:`decode`: escapes and
     non-ASCII text outside the values it reads, a key twice, a field the dict path leaves to the spec, anything
     that is not JSON. What it reads, it reads exactly as the decoder does."""
@@ -1214,7 +1221,7 @@ def validate_decoded(
         if len(rates) == 1:
             default_rate = rates[0]
 
-    # --- items: dicts from the decoder, or the rows of :func:`scan` (see _ROW)
+    # --- items: dicts from the decoder, or the rows of :func:`scan` (see _ITEM_NAMES)
     items_in = body.get("items")
     if type(items_in) is not list or not 1 <= len(items_in) <= 100:
         return None
