@@ -89,6 +89,53 @@ def test_accept_is_idempotent_per_group_and_external_id(tmp_path: pathlib.Path) 
         assert report is not None and report[1] is None and report[0].seq == 1
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_batches_with_repeats_are_answered_as_entry_by_entry(tmp_path: pathlib.Path, seed: int) -> None:
+    """Random batches (new keys, keys of earlier batches, keys twice in a batch, an entry submitted twice with its
+    uuid, in the same batch and in a later one) against a model of the rule: an entry is new when its (group,
+    external_id) was never journaled, else a repeat answered with the original. Batches without a repeat take
+    the intake's one-call path, the others its entry-by-entry path: both must give the model's answers, seqs
+    gapless in commit order, and exactly the new entries pending."""
+    import random
+
+    rng = random.Random(seed)
+    docs = [samples.receipt(1, k) for k in range(3)]
+    known: dict[tuple[str, str], tuple[bytes, int, int]] = {}  # key -> (uuid, seq, doc index)
+    sent: list[tuple[NewEntry, int]] = []
+    seq = 0
+    with Intake(tmp_path / "intake") as intake:
+        for _ in range(40):
+            batch: list[tuple[NewEntry, int]] = []
+            for _ in range(rng.randint(1, 12)):
+                roll = rng.random()
+                if roll < 0.1 and (sent or batch):
+                    batch.append(rng.choice(sent + batch))  # the same entry, uuid and all, again
+                    continue
+                group = rng.choice(["shop", "other"])
+                ext = f"e{rng.randint(0, 60)}" if roll < 0.5 else f"n{rng.random()}"
+                d = rng.randrange(3)
+                batch.append((new(group, ext, docs[d], tenant=group), d))
+            got = intake.accept([n for n, _ in batch])
+            for (n, d), a in zip(batch, got, strict=True):
+                key = (n.entry.group, n.entry.external_id)
+                if key in known:
+                    uuid, oseq, od = known[key]
+                    assert (a.uuid, a.duplicate, a.seq, a.same_payload) == (uuid, True, oseq, od == d)
+                    assert a.original is not None and a.original.seq == oseq
+                else:
+                    seq += 1
+                    known[key] = (n.uuid, seq, d)
+                    assert (a.uuid, a.duplicate, a.seq) == (n.uuid, False, seq)
+            sent += batch
+        for group in ("shop", "other"):
+            expected = sorted((s, u) for (g, _), (u, s, _) in known.items() if g == group)
+            assert intake.pending_of(group) == expected
+        for (group, ext), (uuid, s, _) in known.items():
+            assert intake.find(group, ext) == uuid
+            e = intake.entry(uuid)
+            assert e is not None and e.seq == s and e.external_id == ext
+
+
 def _every_field(obj: Any) -> Any:
     """A document as versions before ``omit_defaults`` packed it: every field of every Struct, defaults too."""
     if isinstance(obj, msgspec.Struct):
@@ -140,6 +187,33 @@ def test_finish_moves_a_receipt_out_of_pending_once_and_feeds_the_tenant(tmp_pat
         due = intake.callbacks_due("shop", 100.0)
         assert [(u, n) for _, u, n in due] == [(acc[0].uuid, 0)]
         assert intake.callbacks_due("shop", 99.0) == []
+
+
+def test_finish_writes_batches_with_replays_and_repeats_as_outcome_by_outcome(tmp_path: pathlib.Path) -> None:
+    """A batch of fresh outcomes takes the intake's one-call-per-database path; a batch with an outcome written
+    before or one outcome twice goes outcome by outcome. Either way: feed numbers gapless in batch order, 0 for
+    what was written already, each receipt once in the feed, the FD index and out of pending."""
+    doc = samples.receipt(1, 1)
+    with Intake(tmp_path / "intake") as intake:
+        acc = intake.accept([new("shop", f"E{k}", doc) for k in range(8)])
+        ents = intake.entries([a.uuid for a in acc])
+
+        def out(k: int) -> Outcome:
+            return Outcome("done", 100.0 + k, "R1", "9999078900000001", "0000000001012345", 10 + k, 123, 1, 2,
+                           "2026-06-01T10:00:00")  # fmt: skip
+
+        done = [(a.uuid, e, out(k)) for k, (a, e) in enumerate(zip(acc, ents, strict=True))]
+        assert intake.finish(done[:3]) == [1, 2, 3]  # fresh
+        assert intake.finish([done[3], done[1], done[4]]) == [4, 0, 5]  # one written before
+        assert intake.finish([done[5], done[5], done[6]]) == [6, 0, 7]  # one twice
+        assert intake.finish(done) == [0, 0, 0, 0, 0, 0, 0, 8]
+        feed = intake.feed("shop")
+        assert [f[0] for f in feed] == list(range(1, 9))
+        assert [f[1] for f in feed] == [acc[k].uuid for k in (0, 1, 2, 3, 4, 5, 6, 7)]
+        assert [f[3].feed_seq for f in feed] == list(range(1, 9))
+        assert intake.pending_of("shop") == []
+        assert [intake.by_fd("shop", 10 + k) for k in range(8)] == [[a.uuid] for a in acc]
+        assert intake.finished_counts("shop") == (8, 0)
 
 
 def run_pipeline(root: pathlib.Path, intake: Intake, **kw: Any) -> Pipeline:

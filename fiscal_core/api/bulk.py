@@ -165,6 +165,7 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
     docs: list[Any] = []
     where: list[tuple[int, Any]] = []
     seen: dict[tuple[str, str], int] = {}
+    gates: dict[str, tuple[int, str, str] | None] = {}
     svc.clock()
     for i, raw in enumerate(bulk.receipts):
         prefix = f"receipts[{i}]"
@@ -216,7 +217,8 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
                 }
             }
             continue
-        gate = svc.gate(group.code)
+        # Read once per group per request: this request's receipts are not queued yet, so they would not change it.
+        gate = gates[group.code] if group.code in gates else gates.setdefault(group.code, svc.gate(group.code))
         if gate is not None:
             results[i] = {
                 "error": {

@@ -363,24 +363,54 @@ class Intake:
             return self._accept_in(txn, batch), self._finish_in(txn, done, None)
 
     def _accept_in(self, txn: lmdb.Transaction, batch: Iterable[NewEntry]) -> list[Accepted]:
+        news = batch if type(batch) is list else list(batch)
+        ikeys = [new.entry.group.encode() + _SEP + new.entry.external_id.encode() for new in news]
+        # One C call claims every key (put refuses to overwrite one that is there). When all were new — the
+        # common batch — the journal and pending rows go in the same way, without a Python call per row.
+        _, added = txn.cursor(db=self.idem).putmulti(
+            [(ikey, new.uuid) for ikey, new in zip(ikeys, news, strict=True)], overwrite=False
+        )
+        if added != len(news):
+            return self._accept_repeats(txn, news, ikeys)
+        enc = _entry_enc.encode
+        seq = self._counter(txn, _SEQ, self.meta)
+        out: list[Accepted] = []
+        rows: list[tuple[bytes, bytes]] = []
+        pending: list[tuple[bytes, bytes]] = []
+        for new in news:
+            seq += 1
+            e = new.entry
+            rows.append((new.uuid, enc(msgspec.structs.replace(e, seq=seq))))
+            pending.append((e.group.encode() + _SEP + _u64(seq), new.uuid))
+            out.append(Accepted(new.uuid, False, seq))
+        txn.cursor(db=self.journal).putmulti(rows)
+        txn.cursor(db=self.pending).putmulti(pending)
+        txn.put(_SEQ, _u64(seq), db=self.meta)
+        return out
+
+    def _accept_repeats(self, txn: lmdb.Transaction, news: list[NewEntry], ikeys: list[bytes]) -> list[Accepted]:
+        """:meth:`_accept_in` for a batch with a repeated (group, external_id): its keys are claimed already
+        (each new one holds its entry's uuid); the rest is done entry by entry, in order, so a repeat of an
+        entry earlier in the batch finds that entry journaled."""
         out: list[Accepted] = []
         enc = _entry_enc.encode
         seq = self._counter(txn, _SEQ, self.meta)
         get, put = txn.get, txn.put
         idem, journal, pending = self.idem, self.journal, self.pending
-        for new in batch:
+        claimed: set[bytes] = set()
+        for new, ikey in zip(news, ikeys, strict=True):
             e = new.entry
-            gkey = e.group.encode()
-            ikey = gkey + _SEP + e.external_id.encode()
-            # One call both checks and claims the key: put refuses to overwrite an existing one.
-            if not put(ikey, new.uuid, db=idem, overwrite=False):
-                known = cast(bytes, get(ikey, db=idem))
+            known = cast(bytes, get(ikey, db=idem))
+            # New: the key holds this entry's uuid, claimed by no entry before it, and not journaled before (an
+            # entry submitted again with its uuid is a repeat of itself).
+            if known != new.uuid or ikey in claimed or get(known, db=journal) is not None:
                 original = _entry_dec.decode(cast(bytes, get(known, db=journal)))
                 out.append(Accepted(known, True, original.seq, same_payload(original, e), original))
                 continue
+            claimed.add(ikey)
             seq += 1
             put(new.uuid, enc(msgspec.structs.replace(e, seq=seq)), db=journal)
-            put(gkey + _SEP + _u64(seq), new.uuid, db=pending)
+            put(e.group.encode() + _SEP + _u64(seq), new.uuid, db=pending)
             out.append(Accepted(new.uuid, False, seq))
         put(_SEQ, _u64(seq), db=self.meta)
         return out
@@ -465,24 +495,33 @@ class Intake:
     def _finish_in(
         self, txn: lmdb.Transaction, done: Iterable[tuple[bytes, Entry, Outcome]], callback_due: float | None
     ) -> list[int]:
+        done = done if type(done) is list else list(done)
         seqs: list[int] = []
         enc = _entry_enc.encode
         fseq = self._counter(txn, _FEED, self.meta)
         get, put, delete = txn.get, txn.put, txn.delete
-        fd_db = self.fd_db
         sums: dict[bytes, dict[tuple[int, int], list[int]]] = {}
         counts: dict[bytes, list[int]] = {}
         results = self.results
+        uuids = [uuid for uuid, _, _ in done]
+        # A batch of distinct uuids none of which has an outcome yet (one C call tells) is written with one call
+        # per database; otherwise outcome by outcome, each put refusing to overwrite one already there (a replay).
+        fresh = len(set(uuids)) == len(uuids) and not txn.cursor(db=results).getmulti(uuids)
+        outcome_rows: list[tuple[bytes, bytes]] = []
+        feed_rows: list[tuple[bytes, bytes]] = []
+        fd_rows: list[tuple[bytes, bytes]] = []
         for uuid, entry, outcome in done:
-            # One call both checks and writes: put refuses to overwrite an outcome already there (a replay).
-            if not put(uuid, enc(msgspec.structs.replace(outcome, feed_seq=fseq + 1)), db=results, overwrite=False):
+            value = enc(msgspec.structs.replace(outcome, feed_seq=fseq + 1))
+            if fresh:
+                outcome_rows.append((uuid, value))
+            elif not put(uuid, value, db=results, overwrite=False):
                 seqs.append(0)
                 continue
             fseq += 1
             gkey = entry.group.encode()
             delete(gkey + _SEP + _u64(entry.seq), db=self.pending)
             tkey = entry.tenant.encode() + _SEP
-            put(tkey + _u64(fseq), uuid, db=self.feed_db)
+            feed_rows.append((tkey + _u64(fseq), uuid))
             if entry.callback_url:
                 due = int((callback_due if callback_due is not None else outcome.at) * 1000)
                 put(gkey + _SEP + _u64(due) + uuid, (0).to_bytes(4, "big"), db=self.callbacks)
@@ -494,13 +533,19 @@ class Intake:
                 count[1] += 1
                 continue
             count[0] += 1
-            put(tkey + outcome.fd_number.to_bytes(4, "big") + outcome.fn_number.encode(), uuid, db=fd_db)
+            fd_rows.append((tkey + outcome.fd_number.to_bytes(4, "big") + outcome.fn_number.encode(), uuid))
             akey = b"".join((tkey, outcome.when[:10].encode(), _SEP, gkey, _SEP, outcome.register.encode(), _SEP,
                              outcome.shift_number.to_bytes(4, "big")))  # fmt: skip
             rows = sums.get(akey)
             if rows is None:
                 rows = sums[akey] = {}
             _sum_document(rows, entry, outcome.total)
+        if outcome_rows:
+            txn.cursor(db=results).putmulti(outcome_rows)
+        if feed_rows:
+            txn.cursor(db=self.feed_db).putmulti(feed_rows)
+        if fd_rows:
+            txn.cursor(db=self.fd_db).putmulti(fd_rows)
         put(_FEED, _u64(fseq), db=self.meta)
         if sums:
             agg = self.agg_db

@@ -170,8 +170,9 @@ def seal_receipts(doc_key, msg_key, fn_number, prefix, ffd_version, items):
         _sha = _sha256
         fc_magma_expand_key(&ks_doc, <const uint8_t*>PyBytes_AS_STRING(dkey))
         fc_magma_expand_key(&ks_msg, <const uint8_t*>PyBytes_AS_STRING(mkey))
-        with nogil:
-            fc_magma_cmac_many(&ks_doc, canon, CANON_SIZE, <size_t>n, macs)
+        # The GIL is kept: a batch's MACs take microseconds, and a thread that lets the GIL go waits for the
+        # event loop's switch interval (5 ms) to get it back: ~50 µs of wall time a receipt in a busy server.
+        fc_magma_cmac_many(&ks_doc, canon, CANON_SIZE, <size_t>n, macs)
 
         # Pass 2: the documents (FiscalDrive._splice) and their digests.
         for i in range(n):
@@ -202,8 +203,7 @@ def seal_receipts(doc_key, msg_key, fn_number, prefix, ffd_version, items):
             tlvs[i] = tlv
             memcpy(digests + i * 32, PyBytes_AS_STRING(_sha(tlv).digest()), 32)
 
-        with nogil:
-            fc_magma_cmac_many(&ks_msg, digests, 32, <size_t>n, signs)
+        fc_magma_cmac_many(&ks_msg, digests, 32, <size_t>n, signs)  # the GIL kept, as above
 
         # Pass 3: message signs and records (records.pack).
         for i in range(n):
