@@ -17,7 +17,7 @@ Rules
   never misses an entry (the change feed's cursor and the fiscal thread's pickup both rely on it).
 - A journaled receipt is in exactly one of two states: pending (in ``pending``) or finished (in ``results``);
   :meth:`finish` moves it in one transaction together with its feed entry and its callback. The drive links
-  each issued document to its uuid in the drive's own transaction (``DriveStore.put_link``), so a restart
+  each issued document to its uuid in the drive's own transaction (``DriveStore.put_links``), so a restart
   tells "issued, result not written yet" from "never issued": nothing is fiscalized twice.
 - Only this module and ``drive.store`` import ``lmdb`` (tests/test_layers.py).
 

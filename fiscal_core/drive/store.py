@@ -238,9 +238,11 @@ class DriveStore:
     def get_confirmation(self, txn: lmdb.Transaction, drive_id: int, fd: int) -> bytes | None:
         return _as_bytes(txn.get(doc_key(drive_id, fd), db=self.acks_db))
 
-    def put_link(self, txn: lmdb.Transaction, ref: bytes, drive_id: int, fd: int) -> None:
-        """Record that the document ``fd`` of ``drive_id`` was issued for ``ref`` (in that document's transaction)."""
-        txn.put(ref, doc_key(drive_id, fd), db=self.links_db)
+    def put_links(self, txn: lmdb.Transaction, links: list[tuple[bytes, int, int]]) -> None:
+        """Record that document ``fd`` of ``drive_id`` was issued for ``ref``, for each ``(ref, drive_id, fd)``
+        (in those documents' transaction; one call for the batch)."""
+        if links:
+            txn.cursor(db=self.links_db).putmulti([(ref, doc_key(drive_id, fd)) for ref, drive_id, fd in links])
 
     def get_link(self, txn: lmdb.Transaction, ref: bytes) -> tuple[int, int] | None:
         """(drive id, FD) issued for ``ref``, or None."""

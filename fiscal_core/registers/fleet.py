@@ -226,7 +226,7 @@ class Fleet:
         ``admitted=True``: the API admitted and journaled the receipt already (it asked the dispatcher's
         ``admission`` first), so it is never refused for load; when no register can take it now it waits in
         the group like a withdrawn receipt. A ``bytes`` ``ref`` (the intake uuid) is linked to the document in
-        the drive's own transaction (:meth:`DriveStore.put_link`): a restart can tell that it was issued.
+        the drive's own transaction (:meth:`DriveStore.put_links`): a restart can tell that it was issued.
         """
         grp = self.groups.get(group)
         if grp is None:
@@ -628,6 +628,7 @@ class Fleet:
 def _commit(store: DriveStore, batches: list[_Batch]) -> None:
     """One durable commit for the batches of one store, with the intake links of their receipts (see submit)."""
     with store.write() as txn:
+        links: list[tuple[bytes, int, int]] = []
         for _reg, jobs, prepared, opens in batches:
             drive = prepared.drive
             drive.write_prepared(txn, prepared)
@@ -637,6 +638,7 @@ def _commit(store: DriveStore, batches: list[_Batch]) -> None:
             for job, res in zip(jobs, results, strict=True):
                 ref = job[2]
                 if type(ref) is bytes and type(res) is Issued:
-                    store.put_link(txn, ref, drive.drive_id, res.fd_number)
+                    links.append((ref, drive.drive_id, res.fd_number))
+        store.put_links(txn, links)
     for batch in batches:
         batch[2].drive.applied(batch[2])
