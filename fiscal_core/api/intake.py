@@ -19,6 +19,8 @@ Rules
   :meth:`finish` moves it in one transaction together with its feed entry and its callback. The drive links
   each issued document to its uuid in the drive's own transaction (``DriveStore.put_links``), so a restart
   tells "issued, result not written yet" from "never issued": nothing is fiscalized twice.
+- A batch without a repeat (every key new, every outcome fresh: the common batch) writes each database's rows
+  with one ``putmulti``; a batch with a repeat or a replay goes entry by entry. The answers are the same.
 - Only this module and ``drive.store`` import ``lmdb`` (tests/test_layers.py).
 
 Dashboard indexes (issue 9), written by :meth:`_finish_in` in the transaction that writes the outcomes:
