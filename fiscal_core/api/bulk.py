@@ -218,7 +218,9 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
             }
             continue
         # Read once per group per request: this request's receipts are not queued yet, so they would not change it.
-        gate = gates[group.code] if group.code in gates else gates.setdefault(group.code, svc.gate(group.code))
+        if group.code not in gates:
+            gates[group.code] = svc.gate(group.code)
+        gate = gates[group.code]
         if gate is not None:
             results[i] = {
                 "error": {
