@@ -581,3 +581,66 @@ def test_the_accumulator_reads_what_totals_of_reads(case: tuple[Any, Any], shuff
             general.flush_into(want)
             assert got == want
             assert got.receipt_count == 1
+
+
+def _needs_by_name(r: Any) -> int:
+    """capability_bits by the subjects' names (an oracle independent of the twin's code sets)."""
+    bits = 1 if r.agent is not None else 0
+    for item in r.items:
+        name = ItemSubject(item.subject).name
+        bits |= 1 if item.agent is not None else 0
+        bits |= 2 if "EXCISE" in name or item.excise is not None else 0
+        bits |= 4 if "MARKED" in name or item.marking is not None else 0
+    return bits
+
+
+def _bits(fn: Any, r: Any) -> Any:
+    try:
+        return ("ok", fn(r))
+    except Exception as exc:
+        return ("error", type(exc))
+
+
+@given(receipts(), st.sampled_from([None, *FAULTS]))
+def test_capability_bits_match_the_twin(case: tuple[Any, Any], fault: tuple[str, Any, Any] | None) -> None:
+    """What a receipt needs of a register: native == twin == the subjects' names, for valid receipts and for
+    the faulty ones (a dict, an out-of-range subject: the twin's answer or its error)."""
+    py, native = both_impls(NATIVE, TWIN)
+    identity, r = case
+    if fault is not None and fault[1](r, int(identity.ffd_version)):
+        r = fault[2](r)
+    want = _bits(py.capability_bits, r)
+    assert _bits(native.capability_bits, r) == want
+    if want[0] == "ok" and isinstance(r, Receipt) and all(type(i.subject) is ItemSubject for i in r.items):
+        assert want[1] == _needs_by_name(r)
+
+
+def test_capability_bits_of_every_subject(pair: tuple[Any, Any]) -> None:
+    """Each 1212 subject alone (as the enum and as a plain int), then with 1229, a marking code, agent data."""
+    py, native = pair
+    r = samples.receipt(1, 1, ffd=4)
+    plain = replace(r.items[0], marking=None, excise=None, agent=None)
+    for subject in ItemSubject:
+        want = _needs_by_name(replace(r, items=(replace(plain, subject=subject),)))
+        for value in (subject, int(subject)):
+            one = replace(r, items=(replace(plain, subject=value),))
+            assert native.capability_bits(one) == py.capability_bits(one) == want, subject
+    one = replace(r, items=(replace(plain, subject=1, excise=100),))
+    assert native.capability_bits(one) == py.capability_bits(one) == 2
+    one = replace(r, items=(replace(plain, subject=1, marking=MarkingCode(kind=1300, code="x")),))
+    assert native.capability_bits(one) == py.capability_bits(one) == 4
+    one = replace(r, agent=Agent(types=AgentType.ATTORNEY), items=(replace(plain, subject=1),))
+    assert native.capability_bits(one) == py.capability_bits(one) == 1
+
+
+def test_capability_bits_of_odd_values(pair: tuple[Any, Any]) -> None:
+    """What the fast path does not read is the twin's: a string subject (int() reads it), not a receipt."""
+    py, native = pair
+    r = samples.receipt(3, 1, ffd=4)
+    odd = replace(r, items=(replace(r.items[0], subject="33", marking=None, excise=None),))
+    assert native.capability_bits(odd) == py.capability_bits(odd) == 4
+    for value in (object(), msgspec.structs.asdict(r)):
+        with pytest.raises(AttributeError):
+            py.capability_bits(value)
+        with pytest.raises(AttributeError):
+            native.capability_bits(value)

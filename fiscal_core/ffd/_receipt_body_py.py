@@ -9,6 +9,10 @@ once, and the drive splices it behind the few tags it numbers and signs: the res
 
 ``encode_body`` returns a :class:`ReceiptBody` with the bytes and the few values the drive and the
 counters need (settlement sign, total, and the nodes ``Counters.apply`` reads).
+
+``capability_bits`` tells what a receipt needs of its group's registers (agent data, excise goods, marked
+goods): ``registers.model.required_capabilities`` asks it for every receipt, once before it is journaled and
+once when the fleet takes it, so the native module reads it from the Structs' slots too.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from fiscal_core.ffd import documents, tlv
 from fiscal_core.ffd.documents import DriveIdentity, Header
 from fiscal_core.ffd.receipt import Correction, Receipt
 
-__all__ = ["IMPLEMENTATION", "ReceiptBody", "encode_body"]
+__all__ = ["CAP_AGENT", "CAP_EXCISE", "CAP_MARKED", "IMPLEMENTATION", "ReceiptBody", "capability_bits", "encode_body"]
 
 IMPLEMENTATION = "py"
 
@@ -30,6 +34,11 @@ COUNTER_TAGS = frozenset({1054, 1020, 1031, 1081, 1215, 1216, 1217, 1102, 1103, 
 _NUMBERED = 8
 _DUMMY_HEADER = Header(fd_number=1, when=dt.datetime(2000, 1, 1), shift_number=1)
 _DUMMY_SIGN = b"\x31\x04\x00\x00\x00\x00"
+#: capability_bits: agent data (1222/1057), excise goods, marked goods.
+CAP_AGENT, CAP_EXCISE, CAP_MARKED = 1, 2, 4
+#: 1212 subjects (ffd.md §4): excise goods are 2 and the excise marked 30–31; marked goods are 30–33.
+EXCISE_SUBJECTS = frozenset({2, 30, 31})
+MARKED_SUBJECTS = frozenset({30, 31, 32, 33})
 
 
 class ReceiptBody(NamedTuple):
@@ -49,3 +58,19 @@ def encode_body(identity: DriveIdentity, receipt: Receipt) -> ReceiptBody:
     body = nodes[_NUMBERED:]
     counter_nodes = [(tag, value) for tag, value in body if tag in COUNTER_TAGS]
     return ReceiptBody(form, tlv.encode(body), int(receipt.settlement_sign), receipt.total, counter_nodes)
+
+
+def capability_bits(receipt: Receipt) -> int:
+    """The capabilities ``receipt`` needs of a register: :data:`CAP_AGENT` for agent data (the receipt's or an
+    item's), :data:`CAP_EXCISE` for an excise subject or an item with 1229, :data:`CAP_MARKED` for a marked
+    subject or an item with a marking code."""
+    bits = CAP_AGENT if receipt.agent is not None else 0
+    for item in receipt.items:
+        if item.agent is not None:
+            bits |= CAP_AGENT
+        subject = int(item.subject)
+        if subject in EXCISE_SUBJECTS or item.excise is not None:
+            bits |= CAP_EXCISE
+        if subject in MARKED_SUBJECTS or item.marking is not None:
+            bits |= CAP_MARKED
+    return bits

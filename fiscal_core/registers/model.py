@@ -36,9 +36,10 @@ import msgspec
 
 from fiscal_core.errors import InputError
 from fiscal_core.ffd.documents import DriveIdentity
-from fiscal_core.ffd.enums import AgentType, FfdVersion, ItemSubject, TaxSystem
+from fiscal_core.ffd.enums import AgentType, FfdVersion, TaxSystem
 from fiscal_core.ffd.identifiers import inn_valid, registration_number
 from fiscal_core.ffd.receipt import Receipt
+from fiscal_core.ffd.receipt_body import CAP_AGENT, CAP_EXCISE, CAP_MARKED, capability_bits
 
 __all__ = [
     "CAPABILITIES",
@@ -402,39 +403,17 @@ def group_identity(model: FleetModel, code: str) -> DriveIdentity:
     return identity_for(model, reg)
 
 
-_EXCISE = frozenset({ItemSubject.EXCISE_GOODS, ItemSubject.EXCISE_MARKED, ItemSubject.EXCISE_MARKED_NO_CODE})
-_MARKED = frozenset(
-    {ItemSubject.MARKED, ItemSubject.MARKED_NO_CODE, ItemSubject.EXCISE_MARKED, ItemSubject.EXCISE_MARKED_NO_CODE}
+#: capability_bits → the names of the group capabilities (``model.CAPABILITIES``) it stands for.
+_NEEDS: tuple[frozenset[str], ...] = tuple(
+    frozenset(name for bit, name in ((CAP_AGENT, "agent"), (CAP_EXCISE, "excise"), (CAP_MARKED, "marked")) if b & bit)
+    for b in range(8)
 )
-_NONE: frozenset[str] = frozenset()
-#: The subjects above in one comparison: 2 and 30–33 (1212, ffd.md §4). Compared as ints: hashing an enum
-#: member runs Python code, and this test runs for every item of every receipt submitted.
-_FIRST_MARKED = 30
-assert {int(x) for x in _EXCISE | _MARKED} == {2, 30, 31, 32, 33} and max(ItemSubject) == 33
 
 
 def required_capabilities(receipt: Receipt) -> frozenset[str]:
-    """The group capabilities a receipt needs: agent data, excise goods, marked goods."""
-    needs: set[str] | None = {"agent"} if receipt.agent is not None else None
-    for item in receipt.items:
-        # One test per ordinary item (the submission path runs this for every receipt).
-        subject = item.subject
-        if (
-            subject >= _FIRST_MARKED
-            or subject == 2
-            or item.marking is not None
-            or item.excise is not None
-            or item.agent is not None
-        ):
-            if needs is None:
-                needs = set()
-            if item.agent is not None:
-                needs.add("agent")
-            if item.subject in _EXCISE or item.excise is not None:
-                needs.add("excise")
-            if item.subject in _MARKED or item.marking is not None:
-                needs.add("marked")
-    return frozenset(needs) if needs else _NONE
+    """The group capabilities a receipt needs: agent data, excise goods, marked goods
+    (:func:`fiscal_core.ffd.receipt_body.capability_bits`, native: it runs twice for every receipt)."""
+    return _NEEDS[capability_bits(receipt)]
 
 
 # --------------------------------------------------------------------------------------------- the file

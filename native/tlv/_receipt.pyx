@@ -23,7 +23,7 @@ include "_receipt_write.pxi"
 
 from fiscal_core._native._tlv import encode as _tlv_encode
 from fiscal_core.ffd import _receipt_body_py as _twin
-from fiscal_core.ffd._receipt_body_py import COUNTER_TAGS, ReceiptBody
+from fiscal_core.ffd._receipt_body_py import CAP_AGENT, CAP_EXCISE, CAP_MARKED, COUNTER_TAGS, ReceiptBody
 from fiscal_core.ffd._receipt_nodes import _BUYER_ONLY_12, _agent_data, _industry, _opt, _refuse, _supplier_nodes
 from fiscal_core.ffd.documents import DriveIdentity
 from fiscal_core.ffd.enums import (
@@ -40,7 +40,7 @@ from fiscal_core.ffd.enums import (
 )
 from fiscal_core.ffd.receipt import MAX_ITEMS, Correction, Item, MarkingCode, Payments, Receipt, UserProp, VatSum
 
-__all__ = ["IMPLEMENTATION", "ReceiptBody", "encode_body"]
+__all__ = ["CAP_AGENT", "CAP_EXCISE", "CAP_MARKED", "IMPLEMENTATION", "ReceiptBody", "capability_bits", "encode_body"]
 
 IMPLEMENTATION = "native"
 
@@ -462,3 +462,48 @@ def encode_body(identity, receipt):
         pass
     # Outside the handler, so the twin's own error carries no context from the fast path.
     return _twin.encode_body(identity, receipt)
+
+
+# ----------------------------------------------------------------------------- what a receipt needs of a register
+
+cdef bint excise_subject[256]           # 1212 code -> excise goods (the twin's EXCISE_SUBJECTS)
+cdef bint marked_subject[256]           # 1212 code -> marked goods (MARKED_SUBJECTS)
+for _code_ in range(256):
+    excise_subject[_code_] = _code_ in _twin.EXCISE_SUBJECTS
+    marked_subject[_code_] = _code_ in _twin.MARKED_SUBJECTS
+cdef int CAP_AGENT_C = CAP_AGENT, CAP_EXCISE_C = CAP_EXCISE, CAP_MARKED_C = CAP_MARKED
+
+
+cdef int _capability_bits(PyObject* r) except -1:
+    """The twin's capability_bits from the slots; _Bail on anything but a Receipt/Correction of Items."""
+    cdef PyObject* items
+    cdef PyObject* item
+    cdef Py_ssize_t i, n
+    cdef int bits = 0, subject
+    if FC_TYPE(r) != T_RECEIPT and FC_TYPE(r) != T_CORRECTION:
+        _bail()
+    if _slot(r, R_OFF[R_AGENT]) != Py_None:
+        bits = CAP_AGENT_C
+    items = _slot(r, R_OFF[R_ITEMS])
+    n = _tuple_size(items)
+    for i in range(n):
+        item = PyTuple_GET_ITEM(items, i)
+        if FC_TYPE(item) != T_ITEM:
+            _bail()
+        subject = _code(_slot(item, I_OFF[I_SUBJECT]), E_SUBJECT, 255)
+        if _slot(item, I_OFF[I_AGENT]) != Py_None:
+            bits |= CAP_AGENT_C
+        if excise_subject[subject] or _slot(item, I_OFF[I_EXCISE]) != Py_None:
+            bits |= CAP_EXCISE_C
+        if marked_subject[subject] or _slot(item, I_OFF[I_MARKING]) != Py_None:
+            bits |= CAP_MARKED_C
+    return bits
+
+
+def capability_bits(receipt):
+    """What ``receipt`` needs of a register (the twin's ``capability_bits``); anything unusual: the twin."""
+    try:
+        return _capability_bits(<PyObject*>receipt)
+    except _Bail:
+        pass
+    return _twin.capability_bits(receipt)
