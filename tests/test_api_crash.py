@@ -142,7 +142,8 @@ def test_sigkill_under_bulk_load_loses_and_duplicates_nothing(tmp_path: pathlib.
             if all(r["status"] == "done" for r in results) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        assert all(r["status"] == "done" for r in results), [r for r in results if r["status"] != "done"][:3]
+        stuck = [(r["uuid"], r["status"], r.get("error")) for r in results if r["status"] != "done"]
+        assert not stuck, (len(stuck), stuck[:3])
         fiscal = {(r["fiscal"]["fn_number"], r["fiscal"]["fd_number"]) for r in results}
         assert len(fiscal) == len(uuids)  # one document per receipt
         c.close()

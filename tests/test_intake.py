@@ -89,6 +89,34 @@ def test_accept_is_idempotent_per_group_and_external_id(tmp_path: pathlib.Path) 
         assert report is not None and report[1] is None and report[0].seq == 1
 
 
+def test_journal_pages_are_filled_when_uuids_rise_and_any_order_is_stored(tmp_path: pathlib.Path) -> None:
+    """Rising uuids (one process's) are appended: the journal's pages hold as many entries as fit, where LMDB's
+    ordinary right-edge split left one ~1.3 KB entry per page. Uuids below the last one journaled (another
+    worker's) or out of order go in the ordinary way; every entry is stored either way."""
+    docs = [samples.receipt(10, seed) for seed in range(4)]
+    rising = [NewEntry(u, entry("shop", f"r{i}", docs[i % 4])) for i, u in enumerate(views.new_uuids(240))]
+    below = [NewEntry(b"\x00" + uuidlib.uuid4().bytes[1:], entry("shop", f"b{i}", docs[0])) for i in range(20)]
+    shuffled = [NewEntry(u, entry("shop", f"s{i}", docs[1])) for i, u in enumerate(views.new_uuids(20))]
+    shuffled.reverse()
+    with Intake(tmp_path / "intake") as intake:
+        intake.accept(rising)
+        with intake.env.begin() as txn:
+            stat = txn.stat(intake.journal)
+            sizes = [len(v) for _, v in txn.cursor(db=intake.journal)]
+        per_page = 4080 // (8 + 16 + max(sizes) + 2)  # page minus its header; node header, key, value, index
+        assert per_page >= 2 and stat["entries"] == 240
+        assert stat["leaf_pages"] <= 240 / per_page + 2, (stat, per_page)
+        for batch in (below, shuffled):
+            answers = intake.accept(batch)
+            assert not any(a.duplicate for a in answers)
+        # A commit of outcomes only (the pipeline's, between two requests) journals nothing.
+        assert intake.commit([], []) == ([], [])
+        everything = rising + below + shuffled
+        stored = intake.entries([n.uuid for n in everything])
+        assert [e.external_id for e in stored] == [n.entry.external_id for n in everything]
+        assert [s for s, _ in intake.pending_of("shop")] == list(range(1, 281))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_batches_with_repeats_are_answered_as_entry_by_entry(tmp_path: pathlib.Path, seed: int) -> None:
     """Random batches (new keys, keys of earlier batches, keys twice in a batch, an entry submitted twice with its
