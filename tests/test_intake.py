@@ -117,6 +117,38 @@ def test_journal_pages_are_filled_when_uuids_rise_and_any_order_is_stored(tmp_pa
         assert [s for s, _ in intake.pending_of("shop")] == list(range(1, 281))
 
 
+def test_the_agg_index_counts_each_operation_under_its_sign_corrections_apart(tmp_path: pathlib.Path) -> None:
+    """``agg`` rows are keyed by the settlement sign (ATOL: sell 1, sell_refund 2, buy 3, buy_refund 4) and by
+    sign + 10 for a correction of that operation; one batch of every operation, two registers, two days."""
+    signs = {"sell": 1, "sell_refund": 2, "buy": 3, "buy_refund": 4}
+    ops = [(op, False, sign) for op, sign in signs.items()] + [
+        (f"{op}_correction", True, sign + 10) for op, sign in signs.items()
+    ]
+    doc = samples.receipt(1, 1)
+    done, expect = [], {}
+    with Intake(tmp_path / "intake") as intake:
+        for k, (op, correction, kind) in enumerate(ops * 2):
+            e = msgspec.structs.replace(entry("shop", f"x{k}", doc, operation=op), correction=correction)
+            e = msgspec.structs.replace(e, sums=(k, 1000 + k, 1, 1000 + k, 100 + k, 1))
+            (a,) = intake.accept([NewEntry(views.new_uuid(), e)])
+            day, register = ("2026-06-01", "r1") if k % 3 else ("2026-06-02", "r2")
+            o = Outcome("done", time.time(), register, "9999078900005488", "0000000001059205", k + 1, 1, 1, k + 1,
+                        f"{day}T10:00:00", 1000 + k, 31 if correction else 3)  # fmt: skip
+            done.append((a.uuid, msgspec.structs.replace(e, seq=a.seq), o))
+            row = expect.setdefault((day, register, kind), [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += 1000 + k
+            row[2] += k
+            row[3] += 1000 + k
+        intake.finish(done)
+        got = {}
+        for agg in intake.aggregates("shop", "2026-06-01", "2026-06-02"):
+            for (kind, rate), v in agg.rows.items():
+                if rate == 0:  # RECEIPT_ROW: count, total, cash, electronic
+                    got[(agg.day, agg.register, kind)] = v
+        assert got == expect
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_batches_with_repeats_are_answered_as_entry_by_entry(tmp_path: pathlib.Path, seed: int) -> None:
     """Random batches (new keys, keys of earlier batches, keys twice in a batch, an entry submitted twice with its

@@ -242,25 +242,30 @@ RECEIPT_ROW = 0
 
 
 _SIGNS = {"sell": 1, "sell_refund": 2, "buy": 3, "buy_refund": 4}
+#: (operation, correction) → the agg row kind: the settlement sign, + 10 for a correction ("…_correction").
+_KINDS = {(op, False): sign for op, sign in _SIGNS.items()} | {
+    (f"{op}_correction", True): sign + 10 for op, sign in _SIGNS.items()
+}
 
 
 def _sum_document(rows: dict[tuple[int, int], list[int]], entry: Entry, total: int) -> None:
     sums = entry.sums
     if sums is None:  # journaled before Entry.sums existed
         sums = document_sums(_sums_dec.decode(entry.document))
-    op = entry.operation
-    kind = _SIGNS[op[:-11] if entry.correction else op] + (10 if entry.correction else 0)  # "…_correction"
-    row = rows.get((kind, RECEIPT_ROW))
+    kind = _KINDS[entry.operation, entry.correction]
+    key = (kind, RECEIPT_ROW)
+    row = rows.get(key)
     if row is None:
-        rows[(kind, RECEIPT_ROW)] = [1, total, sums[0], sums[1]]
+        rows[key] = [1, total, sums[0], sums[1]]
     else:
         row[0] += 1
         row[1] += total
         row[2] += sums[0]
         row[3] += sums[1]
+    get = rows.get
     for i in range(2, len(sums), 4):
         key = (kind, sums[i])
-        r = rows.get(key)
+        r = get(key)
         if r is None:
             rows[key] = [sums[i + 1], sums[i + 2], sums[i + 3], 0]
         else:
@@ -524,6 +529,13 @@ class Intake:
         outcome_rows: list[tuple[bytes, bytes]] = []
         feed_rows: list[tuple[bytes, bytes]] = []
         fd_rows: list[tuple[bytes, bytes]] = []
+        # The keys' group and tenant parts, and the last agg key with what it was built from, per batch: a batch
+        # is mostly one tenant, one group, a few registers and one day.
+        gkeys: dict[str, bytes] = {}
+        tkeys: dict[str, bytes] = {}
+        last_at: tuple[Any, ...] = ()
+        akey = b""
+        pending = self.pending
         for uuid, entry, outcome in done:
             value = enc(msgspec.structs.replace(outcome, feed_seq=fseq + 1))
             if fresh:
@@ -532,9 +544,15 @@ class Intake:
                 seqs.append(0)
                 continue
             fseq += 1
-            gkey = entry.group.encode()
-            delete(gkey + _SEP + _u64(entry.seq), db=self.pending)
-            tkey = entry.tenant.encode() + _SEP
+            group = entry.group
+            gkey = gkeys.get(group)
+            if gkey is None:
+                gkey = gkeys[group] = group.encode()
+            delete(gkey + _SEP + _u64(entry.seq), db=pending)
+            tenant = entry.tenant
+            tkey = tkeys.get(tenant)
+            if tkey is None:
+                tkey = tkeys[tenant] = tenant.encode() + _SEP
             feed_rows.append((tkey + _u64(fseq), uuid))
             if entry.callback_url:
                 due = int((callback_due if callback_due is not None else outcome.at) * 1000)
@@ -548,8 +566,11 @@ class Intake:
                 continue
             count[0] += 1
             fd_rows.append((tkey + outcome.fd_number.to_bytes(4, "big") + outcome.fn_number.encode(), uuid))
-            akey = b"".join((tkey, outcome.when[:10].encode(), _SEP, gkey, _SEP, outcome.register.encode(), _SEP,
-                             outcome.shift_number.to_bytes(4, "big")))  # fmt: skip
+            at = (tkey, gkey, outcome.when[:10], outcome.register, outcome.shift_number)
+            if at != last_at:
+                last_at = at
+                day, register, shift = at[2].encode(), at[3].encode(), at[4].to_bytes(4, "big")
+                akey = b"".join((tkey, day, _SEP, gkey, _SEP, register, _SEP, shift))
             rows = sums.get(akey)
             if rows is None:
                 rows = sums[akey] = {}
