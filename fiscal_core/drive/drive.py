@@ -373,7 +373,7 @@ class FiscalDrive:
         if st.shift_open:
             st.shift_documents += 1
         # Gathered per batch, added to the shift and drive counters once (before any report reads them).
-        self._totals.add_nodes(form, body.counter_nodes)
+        self._totals.add_row(form, body.counter_row)
         return pending
 
     def _report(self, st: DriveState, form: int, header: Header, fs: bytes, now: int, payload: Any) -> Any:

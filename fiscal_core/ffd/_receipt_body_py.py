@@ -8,7 +8,9 @@ once, and the drive splices it behind the few tags it numbers and signs: the res
 ``tlv.encode([documents.receipt(...)])``.
 
 ``encode_body`` returns a :class:`ReceiptBody` with the bytes and the few values the drive and the
-counters need (settlement sign, total, and the nodes ``Counters.apply`` reads).
+counters need: settlement sign, total, and ``counter_row``, what the receipt adds to the totals counters as
+plain ints (:meth:`fiscal_core.ffd.counters.Accumulator.add_row` adds it; the spec is
+:func:`~fiscal_core.ffd.counters.totals_of` on the body's nodes).
 
 ``capability_bits`` tells what a receipt needs of its group's registers (agent data, excise goods, marked
 goods): ``registers.model.required_capabilities`` asks it for every receipt, once before it is journaled and
@@ -18,9 +20,10 @@ once when the fleet takes it, so the native module reads it from the Structs' sl
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from fiscal_core.ffd import documents, tlv
+from fiscal_core.ffd.counters import totals_of
 from fiscal_core.ffd.documents import DriveIdentity, Header
 from fiscal_core.ffd.receipt import Correction, Receipt
 
@@ -28,7 +31,7 @@ __all__ = ["CAP_AGENT", "CAP_EXCISE", "CAP_MARKED", "IMPLEMENTATION", "ReceiptBo
 
 IMPLEMENTATION = "py"
 
-#: Tags ``Counters.apply`` reads from a receipt: sign, total, payments, flat VAT sums and 1115.
+#: Tags ``Counters.apply`` reads from a receipt (sign, total, payments, flat VAT sums and 1115): ``counter_row``'s.
 COUNTER_TAGS = frozenset({1054, 1020, 1031, 1081, 1215, 1216, 1217, 1102, 1103, 1104, 1105, 1106, 1107, 1115})
 #: The numbering block and 1038/1042: everything before the body.
 _NUMBERED = 8
@@ -46,7 +49,10 @@ class ReceiptBody(NamedTuple):
     data: bytes  #: the encoded nodes after 1042
     settlement_sign: int
     total: int
-    counter_nodes: list[tuple[int, Any]]  #: the body's nodes Counters.apply reads, as a tree fragment
+    #: What the receipt adds to the totals counters, read from the body as ``counters.totals_of`` reads it:
+    #: (1054 sign, 1020 total, 1031 cash, 1081 electronic, 1215 prepaid, 1216 credit, 1217 provision, then
+    #: rate, VAT sum for each 1199 rate in the body's order: 1102–1107 as their rates, then 1115's entries).
+    counter_row: tuple[int, ...]
 
 
 def encode_body(identity: DriveIdentity, receipt: Receipt) -> ReceiptBody:
@@ -56,8 +62,10 @@ def encode_body(identity: DriveIdentity, receipt: Receipt) -> ReceiptBody:
     else:
         form, nodes = documents.receipt(identity, _DUMMY_HEADER, _DUMMY_SIGN, receipt, receipt_number=1)
     body = nodes[_NUMBERED:]
-    counter_nodes = [(tag, value) for tag, value in body if tag in COUNTER_TAGS]
-    return ReceiptBody(form, tlv.encode(body), int(receipt.settlement_sign), receipt.total, counter_nodes)
+    _, sign, top, vat = totals_of((form, [(tag, value) for tag, value in body if tag in COUNTER_TAGS]))
+    row = (sign, top[1020], *(top.get(tag, 0) for tag in (1031, 1081, 1215, 1216, 1217)))
+    counter_row = row + tuple(x for pair in vat.items() for x in pair)
+    return ReceiptBody(form, tlv.encode(body), int(receipt.settlement_sign), receipt.total, counter_row)
 
 
 def capability_bits(receipt: Receipt) -> int:

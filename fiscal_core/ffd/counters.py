@@ -205,10 +205,10 @@ class Counters(Struct, kw_only=True):
 class Accumulator:
     """Sums of many documents gathered once and added to several :class:`Counters` (shift and drive) at once.
 
-    The drive adds every receipt of a batch here, so :meth:`add_nodes` is its hot path: a row of plain ints per
+    The drive adds every receipt of a batch here, so :meth:`add_row` is its hot path: a row of plain ints per
     (correction?, sign) instead of a Struct per document; :meth:`flush_into` turns the rows into counters.
-    It reads exactly what :func:`totals_of` reads, and falls back to it for anything unusual (a repeated tag, a
-    missing 1054/1020, a sign outside 1..4), so the errors are the same.
+    :meth:`add_row` takes what the body encoder read from the receipt (``ReceiptBody.counter_row``), :meth:`add`
+    what :func:`totals_of` reads from a document tree.
     """
 
     __slots__ = ("_rows",)
@@ -241,51 +241,22 @@ class Accumulator:
         for rate, amount in vat.items():
             by_rate[rate] = by_rate.get(rate, 0) + amount
 
-    def add_nodes(self, form: int, nodes: list[tuple[int, Any]]) -> None:
-        """Add one receipt or correction of form ``form`` given by its counter nodes (``ReceiptBody.counter_nodes``).
-
-        Fast path for the encoders' layout — 1054, 1020, 1031, 1081, 1215, 1216, 1217, then the VAT nodes
-        (1102–1107, 1115) — read by position; anything else goes through :func:`totals_of`.
-        """
-        if len(nodes) >= 7 and (form in _RECEIPT_FORMS or form in _CORRECTION_FORMS):
-            head = nodes[:7]
-            (t0, sign), (t1, total), (t2, cash), (t3, electronic), (t4, prepaid), (t5, credit), (t6, provision) = head
-            if (
-                t0 == 1054
-                and t1 == 1020
-                and t2 == 1031
-                and t3 == 1081
-                and t4 == 1215
-                and t5 == 1216
-                and t6 == 1217
-                and type(sign) is int
-                and 1 <= sign <= 4
-            ):
-                vat: dict[int, int] = {}
-                for tag, value in nodes[7:]:
-                    rate = _RECEIPT_VAT_TAGS.get(tag)
-                    if rate is not None:
-                        vat[rate] = vat.get(rate, 0) + value
-                    elif tag == 1115:
-                        for _, entry in value:  # 1119 {1199 rate, 1120 VAT sum}, one per rate 7–12
-                            fields = dict(entry)
-                            vat[fields[1199]] = vat.get(fields[1199], 0) + fields[1120]
-                    else:
-                        break  # a tag this layout does not have: read it the general way
-                else:
-                    row = self._row(form, sign)
-                    row[0] += 1
-                    row[1] += cash
-                    row[2] += electronic
-                    row[3] += prepaid
-                    row[4] += credit
-                    row[5] += provision
-                    row[6] += total
-                    by_rate = row[7]
-                    for rate, amount in vat.items():
-                        by_rate[rate] = by_rate.get(rate, 0) + amount
-                    return
-        self.add(totals_of((form, nodes)))  # the general reader: same sums, or its error
+    def add_row(self, form: int, row: tuple[int, ...]) -> None:
+        """Add one receipt or correction of form ``form`` given by its ``ReceiptBody.counter_row``: sign, total,
+        cash, electronic, prepaid, credit, provision, then (rate, VAT sum) pairs — :func:`totals_of` of the body,
+        as plain ints (the encoders compute it; tests/test_receipt_body.py checks it against this reader)."""
+        r = self._row(form, row[0])
+        r[0] += 1
+        r[1] += row[2]
+        r[2] += row[3]
+        r[3] += row[4]
+        r[4] += row[5]
+        r[5] += row[6]
+        r[6] += row[1]
+        by_rate = r[7]
+        for i in range(7, len(row), 2):
+            rate = row[i]
+            by_rate[rate] = by_rate.get(rate, 0) + row[i + 1]
 
     def flush_into(self, *targets: Counters) -> None:
         for (correction, sign), row in self._rows.items():

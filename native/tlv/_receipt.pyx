@@ -222,7 +222,8 @@ cdef int _item(Buf* b, PyObject* item, int version, Totals* t) except -1:
 
 
 cdef list _vat_nodes(Buf* b, PyObject* r, Totals* t):
-    """1102–1107 and 1115 (``_receipt_nodes._vat_nodes``); returns them as counter nodes."""
+    """1102–1107 and 1115 (``_receipt_nodes._vat_nodes``); returns their (rate, VAT sum) pairs in the order
+    written, flat, for ``ReceiptBody.counter_row``."""
     cdef uint64_t amount[N_RATES]
     cdef PyObject* given[N_RATES]
     cdef uint32_t present = 0
@@ -250,12 +251,12 @@ cdef list _vat_nodes(Buf* b, PyObject* r, Totals* t):
                 amount[rate] = t.turnover[rate]
                 if vat_num[rate]:
                     amount[rate] = (amount[rate] * vat_num[rate] * 2 + vat_base[rate]) // (vat_base[rate] * 2)
-    nodes = []
-    by_rate = []
+    pairs = []
     for rate in range(1, N_RATES):
         if present & (1u << rate) and flat_tag[rate]:
             _vln(b, flat_tag[rate], amount[rate])
-            nodes.append((flat_tag[rate], <object>given[rate] if given[rate] != NULL else amount[rate]))
+            pairs.append(rate)
+            pairs.append(<object>given[rate] if given[rate] != NULL else amount[rate])
     if present & by_rate_mask:
         at = _open(b)
         for rate in range(1, N_RATES):
@@ -264,11 +265,10 @@ cdef list _vat_nodes(Buf* b, PyObject* r, Totals* t):
                 _byte(b, 1199, rate)
                 _vln(b, 1120, amount[rate])
                 _close(b, 1119, at_rate, 15)
-                value = <object>given[rate] if given[rate] != NULL else amount[rate]
-                by_rate.append((1119, [(1199, rate), (1120, value)]))
+                pairs.append(rate)
+                pairs.append(<object>given[rate] if given[rate] != NULL else amount[rate])
         _close(b, 1115, at, 228)
-        nodes.append((1115, by_rate))
-    return nodes
+    return pairs
 
 
 
@@ -361,7 +361,7 @@ cdef object _encode(object identity, object receipt):
         _opt_string(&b, 1203, _slot(r, R_OFF[R_CASHIER_INN]), 12, True)
         _byte(&b, 1055, tax)
         _byte(&b, 1209, version)
-        vat_nodes = _vat_nodes(&b, r, &t)
+        vat_pairs = _vat_nodes(&b, r, &t)
         _string(&b, 1048, _slot(ident, D_OFF[D_USER_NAME]), 256, False)
         _string(&b, 1009, _or(_slot(r, R_OFF[R_ADDRESS]), _slot(ident, D_OFF[D_ADDRESS])), 256, False)
         _string(&b, 1187, _or(_slot(r, R_OFF[R_PLACE]), _slot(ident, D_OFF[D_PLACE])), 256, False)
@@ -420,20 +420,20 @@ cdef object _encode(object identity, object receipt):
             free(b.p)
 
     total_obj = <object>_slot(r, R_OFF[R_TOTAL])
-    counter_nodes = [
-        (1054, sign),
-        (1020, total_obj),
-        (1031, cash - change),
-        (1081, <object>_slot(pay, P_OFF[P_ELECTRONIC])),
-        (1215, <object>_slot(pay, P_OFF[P_PREPAID])),
-        (1216, <object>_slot(pay, P_OFF[P_CREDIT])),
-        (1217, <object>_slot(pay, P_OFF[P_PROVISION])),
-        *vat_nodes,
-    ]
-    return _body(31 if correction else 3, data, sign, total_obj, counter_nodes)
+    counter_row = (
+        sign,
+        total_obj,
+        cash - change,
+        <object>_slot(pay, P_OFF[P_ELECTRONIC]),
+        <object>_slot(pay, P_OFF[P_PREPAID]),
+        <object>_slot(pay, P_OFF[P_CREDIT]),
+        <object>_slot(pay, P_OFF[P_PROVISION]),
+        *vat_pairs,
+    )
+    return _body(31 if correction else 3, data, sign, total_obj, counter_row)
 
 
-cdef object _body(object form, object data, object sign, object total, object counter_nodes):
+cdef object _body(object form, object data, object sign, object total, object counter_row):
     """``ReceiptBody(...)`` without the NamedTuple's Python-level ``__new__``, as tuple.__new__ builds it."""
     cdef PyObject* body = fc_tuple_alloc(T_BODY, 5)
     if body == NULL:
@@ -442,7 +442,7 @@ cdef object _body(object form, object data, object sign, object total, object co
     fc_tuple_set(body, 1, <PyObject*>data)
     fc_tuple_set(body, 2, <PyObject*>sign)
     fc_tuple_set(body, 3, <PyObject*>total)
-    fc_tuple_set(body, 4, <PyObject*>counter_nodes)
+    fc_tuple_set(body, 4, <PyObject*>counter_row)
     return fc_steal(body)
 
 

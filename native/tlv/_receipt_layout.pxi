@@ -97,7 +97,7 @@ _layout(MarkingCode, ("kind", "code"), M_OFF)
 _layout(VatSum, ("rate", "amount"), V_OFF)
 # _body fills a ReceiptBody the way tuple.__new__ does: it must stay a plain NamedTuple of five fields.
 if not (issubclass(ReceiptBody, tuple) and ReceiptBody._fields == ("form", "data", "settlement_sign", "total",
-        "counter_nodes") and ReceiptBody.__dictoffset__ == 0 and ReceiptBody.__basicsize__ == tuple.__basicsize__):
+        "counter_row") and ReceiptBody.__dictoffset__ == 0 and ReceiptBody.__basicsize__ == tuple.__basicsize__):
     raise ImportError("ReceiptBody is no longer a five-field NamedTuple; update the native receipt encoder")
 
 # ----------------------------------------------------------------------------- tables from the spec modules
