@@ -402,7 +402,9 @@ class Intake:
         append = (not cursor.last() or bytes(cursor.key()) < rows[0][0]) and all(
             a[0] < b[0] for a, b in itertools.pairwise(rows)
         )
-        cursor.putmulti(rows, append=append)
+        _, added = cursor.putmulti(rows, append=append)
+        if added != len(rows):  # an appended key not above the last: the whole transaction is refused, not half kept
+            raise RuntimeError(f"the journal stored {added} of {len(rows)} entries; nothing of the batch was kept")
         txn.cursor(db=self.pending).putmulti(pending)
         txn.put(_SEQ, _u64(seq), db=self.meta)
         return out

@@ -221,7 +221,7 @@ cdef int _item(Buf* b, PyObject* item, int version, Totals* t) except -1:
     return 0
 
 
-cdef list _vat_nodes(Buf* b, PyObject* r, Totals* t):
+cdef list _write_vat(Buf* b, PyObject* r, Totals* t):
     """1102–1107 and 1115 (``_receipt_nodes._vat_nodes``); returns their (rate, VAT sum) pairs in the order
     written, flat, for ``ReceiptBody.counter_row``."""
     cdef uint64_t amount[N_RATES]
@@ -361,7 +361,7 @@ cdef object _encode(object identity, object receipt):
         _opt_string(&b, 1203, _slot(r, R_OFF[R_CASHIER_INN]), 12, True)
         _byte(&b, 1055, tax)
         _byte(&b, 1209, version)
-        vat_pairs = _vat_nodes(&b, r, &t)
+        vat_pairs = _write_vat(&b, r, &t)
         _string(&b, 1048, _slot(ident, D_OFF[D_USER_NAME]), 256, False)
         _string(&b, 1009, _or(_slot(r, R_OFF[R_ADDRESS]), _slot(ident, D_OFF[D_ADDRESS])), 256, False)
         _string(&b, 1187, _or(_slot(r, R_OFF[R_PLACE]), _slot(ident, D_OFF[D_PLACE])), 256, False)
