@@ -1,6 +1,7 @@
 """Single-receipt ATOL POSTs against ``fiscal-core serve`` on one core, driven by wrk (issue 5).
 
-    python bench/api_wrk.py [--connections 128] [--duration 10] [--version v4|v5] [--rate R] [--json]
+    python bench/api_wrk.py [--connections 128] [--duration 10] [--version v4|v5] [--rate R]
+                            [--arrivals exp|fixed] [--fiscal-workers 1] [--json]
 
 Starts the server pinned to core 0 (``taskset -c 0``, one worker, durable journal, fiscalization on) on a fresh
 data directory, gets a token, and runs wrk pinned to core 1 with ``load/wrk/atol_sell.lua`` (each request a
@@ -12,6 +13,17 @@ percentiles there, with the p50 and p99 of each stage of a request inside the se
 ``fiscal_request_stage_seconds``: validate, queued for the journal writer, the durable commit, the answer back
 on the event loop). The server's CPU per request at the peak is reported by thread (event loop, journal writer,
 pipeline; /metrics).
+
+Paced arrivals: ``--arrivals exp`` (default) draws each connection's pause before a request from an exponential
+distribution with that mean, so requests arrive as from independent clients (Poisson, as the capacity
+calculator assumes); ``fixed`` pauses exactly the mean (sessions 5-14's figures), which locks the
+connections to the server's group commits: a commit's answers all go out together, so their next requests
+all arrive together, a burst the loop then works through.
+
+``--fiscal-workers N``: the tiered layout (``serve --workers 1 --fiscal-workers N``): the API worker is pinned
+to core 0 and does only HTTP, validation and the durable journal; the fiscal-only workers are pinned to core 1,
+beside wrk, and fiscalize what it journals. The report then adds the fiscal workers' CPU per request (from
+/proc). ``pending_after_peak`` (either layout): receipts journaled but not yet fiscalized when the peak ended.
 Needs wrk (Debian: ``apt-get install wrk``).
 """
 
@@ -31,7 +43,7 @@ import tempfile
 import time
 from typing import Any
 
-from server_cpu import cpu_per_item, scrape, scrape_stages, stage_quantiles
+from server_cpu import cpu_per_item, scrape, scrape_queue, scrape_stages, stage_quantiles
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BODIES = {
@@ -63,11 +75,19 @@ for _item in BODIES["v5"]["receipt"]["items"]:
 
 
 def wrk(
-    port: int, token: str, body: pathlib.Path, path: str, conns: int, seconds: int, delay_ms: int = 0
+    port: int,
+    token: str,
+    body: pathlib.Path,
+    path: str,
+    conns: int,
+    seconds: int,
+    delay_ms: int = 0,
+    arrivals: str = "exp",
 ) -> dict[str, Any]:
     env = {**os.environ, "FC_TOKEN": token, "FC_BODY": str(body), "FC_PATH": path, "FC_RUN": f"{time.time_ns()}"}
     if delay_ms:
         env["FC_DELAY_MS"] = str(delay_ms)
+        env["FC_DELAY_DIST"] = arrivals
     cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s",
            "-s", str(ROOT / "load/wrk/atol_sell.lua"), f"http://127.0.0.1:{port}"]  # fmt: skip
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
@@ -75,6 +95,29 @@ def wrk(
     got = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
     got["rps"] = round(got["requests"] / (got["duration_us"] / 1e6))
     return got
+
+
+def pin_fiscal_workers(log: pathlib.Path, n: int) -> list[int]:
+    """Move the fiscal-only workers (indices 1..n, from the supervisor's log) and all their threads to core 1."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = dict(re.findall(rb"worker (\d+) started, pid (\d+)", log.read_bytes()))
+        pids = [int(found[b"%d" % i]) for i in range(1, n + 1) if b"%d" % i in found]
+        if len(pids) == n:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the fiscal workers did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(tid), {1})  # threads made later inherit their maker's affinity
+    return pids
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -90,6 +133,8 @@ def main() -> None:
         "work), embedded (emulator and sender on the same core), or HOST:PORT",
     )
     ap.add_argument("--rate", type=float, default=0.0, help="paced phase: requests/s (default: 70 %% of the peak)")
+    ap.add_argument("--arrivals", choices=["exp", "fixed"], default="exp", help="paced phase: pauses (see above)")
+    ap.add_argument("--fiscal-workers", type=int, default=0, help="the tiered layout (see above); 0: one process")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.rate < 0:
@@ -102,7 +147,11 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = ["taskset", "-c", "0", sys.executable, "-m", "fiscal_core", "serve", "--data", str(tmp / "data"),
            "--port", str(args.port), "--rate-limit", "1e9", "--ofd", args.ofd]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    if args.fiscal_workers:
+        cmd += ["--fiscal-workers", str(args.fiscal_workers)]
+    log = open(tmp / "server.log", "wb")  # noqa: SIM115 (closed below, after the server)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    fiscal_pids: list[int] = []
     try:
         token = ""
         for _ in range(300):
@@ -116,35 +165,46 @@ def main() -> None:
             except OSError:
                 time.sleep(0.05)
         path = f"/possystem/{args.version}/sandbox-{args.version}/sell"
+        if args.fiscal_workers:
+            fiscal_pids = pin_fiscal_workers(tmp / "server.log", args.fiscal_workers)
         wrk(args.port, token, body, path, 16, 2)  # warm-up
         cpu0 = scrape(args.port)
+        fiscal0 = sum(process_cpu(pid) for pid in fiscal_pids)
         peak = wrk(args.port, token, body, path, args.connections, args.duration)
         peak_cpu = cpu_per_item(cpu0, scrape(args.port), peak["requests"])
+        pending_after_peak = scrape_queue(args.port, "journal_pending")
+        if fiscal_pids:
+            spent = sum(process_cpu(pid) for pid in fiscal_pids) - fiscal0
+            peak_cpu["fiscal-workers"] = round(spent / peak["requests"] * 1e6, 1)
         rate70 = args.rate or 0.7 * peak["rps"]
         # Each connection pauses 20 ms before each request; its rate is 1 / (pause + latency), so the number of
         # connections is calibrated with a short run to land near 70 % of the peak.
         delay = 20
         conns = max(4, min(1000, round(rate70 * delay / 1000)))
         for _ in range(3):
-            probe = wrk(args.port, token, body, path, conns, 3, delay)
+            probe = wrk(args.port, token, body, path, conns, 3, delay, args.arrivals)
             if abs(probe["rps"] - rate70) < 0.05 * rate70:
                 break
             conns = max(4, min(1000, round(conns * rate70 / max(probe["rps"], 1))))
         stages0 = scrape_stages(args.port)
-        paced = wrk(args.port, token, body, path, conns, args.duration, delay)
+        paced = wrk(args.port, token, body, path, conns, args.duration, delay, args.arrivals)
         paced_stages = stage_quantiles(stages0, scrape_stages(args.port))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+        log.close()
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
         "version": args.version,
         "ofd": args.ofd,
+        "fiscal_workers": args.fiscal_workers,
+        "arrivals": args.arrivals,
         "peak_rps": peak["rps"],
         "peak_p50_ms": peak["p50_us"] / 1000,
         "peak_p99_ms": peak["p99_us"] / 1000,
         "peak_non2xx": peak["non2xx"],
         "peak_cpu_us_per_request": peak_cpu,
+        "pending_after_peak": pending_after_peak,
         "paced_target_rps": round(rate70),
         "paced_rps": paced["rps"],
         "paced_connections": conns,

@@ -13,7 +13,7 @@ import http.client
 
 from fiscal_core.api.metrics import STAGE_BUCKETS, quantile
 
-__all__ = ["cpu_per_item", "scrape", "scrape_stages", "stage_quantiles"]
+__all__ = ["cpu_per_item", "scrape", "scrape_queue", "scrape_stages", "stage_quantiles"]
 
 
 def _metrics(port: int) -> str:
@@ -57,6 +57,14 @@ def scrape(port: int) -> dict[str, float]:
             name = line.split('thread="', 1)[1].split('"', 1)[0]
             out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
     return out
+
+
+def scrape_queue(port: int, queue: str) -> int:
+    """A queue's length now (``fiscal_queue_length``, e.g. ``journal_pending``: journaled, not yet fiscalized)."""
+    for line in _metrics(port).splitlines():
+        if line.startswith("fiscal_queue_length{") and f'queue="{queue}"' in line:
+            return int(line.rsplit(" ", 1)[1])
+    raise LookupError(f"no queue {queue!r} in /metrics")
 
 
 def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, float]:

@@ -124,8 +124,11 @@ def thread_cpu() -> dict[str, float]:
     """CPU seconds (user + system) used so far by this process's live Python threads, by thread name (the
     event loop is ``MainThread``); empty where ``/proc`` is not there."""
     out: dict[str, float] = {}
+    main = threading.main_thread()
     for t in threading.enumerate():
-        tid = t.native_id
+        # A forked worker's main thread keeps the native id it had in the parent (CPython 3.11 does not renew
+        # it at fork), and the parent's id is not a task of this process; the main thread's id is the pid.
+        tid = os.getpid() if t is main else t.native_id
         if tid is None:
             continue
         try:

@@ -9,14 +9,21 @@ Rules
   callbacks) → :class:`~fiscal_core.api.http.HttpServer` on its own SO_REUSEPORT socket. Graceful stop: the
   HTTP server drains the requests in flight, then the service journals what is queued and lets the fleet
   finish, then everything is closed.
+- The tiered layout (``fiscal_workers`` > 0): the ``workers`` API workers journal and answer but fiscalize
+  nothing; ``fiscal_workers`` more processes (indices after theirs) run the service without a socket and
+  fiscalize the groups, each a share, finding the API workers' receipts by scanning the shared journal. The
+  front end's cores then spend nothing on the fleet, and each tier is sized apart. Exactly once holds as with
+  several ordinary workers: the journal and the drives' links are the authority, not the process.
 - The wall clock is read here and passed down (the layers below take ``clock``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import signal
 import ssl as _ssl
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +49,7 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    fiscal_workers: int = 0  #: fiscal-only processes (the tiered layout, see the rules); 0: every worker does both
     tls_cert: str | None = None
     tls_key: str | None = None
     grace_s: float = 10.0
@@ -82,7 +90,7 @@ def main_worker(index: int, cfg: ServeConfig) -> None:
     release_gil_in_lmdb()
 
     async def main() -> None:
-        svc = Service(cfg.data, worker=index, workers=cfg.workers, settings=cfg.settings)
+        svc = _service(index, cfg)
         await svc.start()
         gctune.tune()  # after start-up: the fleet and the drives' state leave the collector's view
         stats = RequestStats()
@@ -92,6 +100,33 @@ def main_worker(index: int, cfg: ServeConfig) -> None:
         log.info("worker %d serving on %s:%d", index, cfg.host, sock.getsockname()[1])
         try:
             await serve(server, sock, grace_s=cfg.grace_s, ssl=_ssl_context(cfg))
+        finally:
+            await svc.stop()
+
+    uvloop.run(main())
+
+
+def _service(index: int, cfg: ServeConfig) -> Service:
+    total = cfg.workers + cfg.fiscal_workers
+    first = cfg.workers if cfg.fiscal_workers else 0
+    return Service(cfg.data, worker=index, workers=total, fiscal_first=first, settings=cfg.settings)
+
+
+def fiscal_worker(index: int, cfg: ServeConfig) -> None:
+    """A fiscal-only process of the tiered layout: the service without a socket, until SIGTERM/SIGINT."""
+    release_gil_in_lmdb()
+
+    async def main() -> None:
+        svc = _service(index, cfg)
+        await svc.start()
+        gctune.tune()
+        log.info("worker %d fiscalizing groups %s", index, ", ".join(sorted(svc.pipeline.fleet.groups)) or "(none)")
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
         finally:
             await svc.stop()
 
@@ -113,10 +148,15 @@ def run(cfg: ServeConfig) -> int:
         print(f"fiscal-core: error: no fleet in {cfg.data}: provision one or run with the sandbox", file=sys.stderr)
         return 2
     scheme = "https" if cfg.tls_cert else "http"
+    tier = f" and {cfg.fiscal_workers} fiscal-only worker(s)" if cfg.fiscal_workers else ""
     print(
-        f"fiscal-core: serving {scheme}://{cfg.host}:{cfg.port} with {cfg.workers} worker(s), data in "
+        f"fiscal-core: serving {scheme}://{cfg.host}:{cfg.port} with {cfg.workers} worker(s){tier}, data in "
         f"{os.path.abspath(cfg.data)}, OFD {cfg.ofd}; ATOL API at /possystem/v4|v5/, bulk API at /api/v1/, "
         f"/metrics, /openapi.json",
         flush=True,
     )
-    return run_workers(cfg.workers, lambda i: main_worker(i, cfg), grace_s=cfg.grace_s + 5)
+
+    def worker_main(i: int) -> None:
+        (main_worker if i < cfg.workers else fiscal_worker)(i, cfg)
+
+    return run_workers(cfg.workers + cfg.fiscal_workers, worker_main, grace_s=cfg.grace_s + 5)

@@ -18,6 +18,12 @@ def register(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--workers", type=int, default=1, help="worker processes, one per core (SO_REUSEPORT)")
+    p.add_argument(
+        "--fiscal-workers",
+        type=int,
+        default=0,
+        help="processes that only fiscalize (no socket); the --workers then only serve the API (default 0)",
+    )
     p.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS")
     p.add_argument("--tls-key", help="PEM private key for --tls-cert")
     p.add_argument("--no-sandbox", action="store_true", help="do not provision the sandbox tenant")
@@ -35,6 +41,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
+    if args.fiscal_workers < 0:
+        raise InputError("--fiscal-workers must be 0 or more")
     if not 0 <= args.port <= 65535:
         raise InputError("--port must be 0..65535")
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -51,6 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        fiscal_workers=args.fiscal_workers,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         grace_s=args.grace,

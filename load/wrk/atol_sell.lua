@@ -19,6 +19,7 @@ function init(args)
   prefix = string.sub(text, 1, at - 1)
   suffix = string.sub(text, at + 6)
   path = os.getenv("FC_PATH") or "/possystem/v4/sandbox-v4/sell"
+  math.randomseed(os.time() * 1000 + (tid or 0))
   run = os.getenv("FC_RUN") or tostring(os.time())
   headers = {["Content-Type"] = "application/json; charset=utf-8", ["Token"] = os.getenv("FC_TOKEN")}
 end
@@ -40,7 +41,11 @@ end
 -- FC_DELAY_MS: a pause before each request on a connection (open-loop-ish pacing: connections × 1000 / delay
 -- requests/s at most), for latency at a given fraction of the peak rate.
 local pause = tonumber(os.getenv("FC_DELAY_MS") or "0")
-if pause > 0 then
+if pause > 0 and os.getenv("FC_DELAY_DIST") == "exp" then
+  function delay()
+    return math.floor(-pause * math.log(1 - math.random()) + 0.5)
+  end
+elseif pause > 0 then
   function delay()
     return pause
   end
