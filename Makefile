@@ -54,12 +54,14 @@ bench-compare: $(STAMP)
 fuzz: $(STAMP)
 	FISCAL_CORE_FUZZ_INPUTS=1000000 FISCAL_CORE_REQUIRE_EXTENSIONS=1 $(PYTEST) -q tests/test_tlv_fuzz.py
 
-## The API's heavy checks at full size: hypothesis against the live server, and 60 SIGKILLs under bulk load.
+## The API's heavy checks at full size: hypothesis against the live server, 60 SIGKILLs of the server under bulk
+## load, and 50 of the fiscal-only worker of the tiered layout.
 fuzz-api: $(STAMP)
 	FISCAL_CORE_API_FUZZ=5000 $(PYTEST) -q tests/test_api_fuzz.py
 
 crash-api: $(STAMP)
 	FISCAL_CORE_API_CRASH_KILLS=60 $(PYTEST) -q -s tests/test_api_crash.py
+	FISCAL_CORE_TIER_KILLS=50 $(PYTEST) -q -s tests/test_api_tiers.py -k sigkill
 
 ## API throughput on one server core: wrk on single ATOL POSTs and the bulk load (bench/RESULTS.md).
 load-api: $(STAMP)

@@ -11,6 +11,8 @@ keep-alive connections and follows the change feed until every receipt is ``done
 - accepted → done latency p50/p99 (server timestamps ``accepted_at`` → ``finished_at`` from the feed);
 - the server's CPU per receipt by thread (event loop, journal writer, pipeline; from /metrics);
 ``--rate R`` paces the push at R receipts/s (e.g. 70 % of the measured peak) for the latency figure.
+``--fiscal-workers N``: the tiered layout (``serve --workers 1 --fiscal-workers N``), the API worker alone on
+core 0 and the fiscal-only workers on core 1 beside this client; their CPU per receipt comes from /proc.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import threading
 import time
 from typing import Any
 
-from server_cpu import cpu_per_item, scrape
+from server_cpu import cpu_per_item, pin_fiscal_workers, process_cpu, scrape
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAMES = ["Молоко «Домик в деревне» 3,2%", "Хлеб Бородинский", "Сыр Российский 45%", "Кофе молотый 250 г",
@@ -65,11 +67,15 @@ def receipt(rng: random.Random, ext: str, items: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def start_server(data: pathlib.Path, port: int, ofd: str) -> subprocess.Popen[bytes]:
+def start_server(data: pathlib.Path, port: int, ofd: str, fiscal_workers: int = 0) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = ["taskset", "-c", "0", sys.executable, "-m", "fiscal_core", "serve", "--data", str(data),
            "--port", str(port), "--rate-limit", "1e9", "--ofd", ofd]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    if fiscal_workers:
+        cmd += ["--fiscal-workers", str(fiscal_workers)]
+    data.parent.mkdir(parents=True, exist_ok=True)
+    with open(data.parent / "server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     for _ in range(300):
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -92,13 +98,19 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.0, help="pace the push at this many receipts/s")
     ap.add_argument("--port", type=int, default=18181)
     ap.add_argument("--ofd", default="none", help="the server's --ofd (none, embedded or HOST:PORT)")
+    ap.add_argument("--fiscal-workers", type=int, default=0, help="the tiered layout (see above); 0: one process")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.sched_setaffinity(0, {1})
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="fc-load-"))
-    proc = start_server(tmp / "data", args.port, args.ofd)
+    proc = start_server(tmp / "data", args.port, args.ofd, args.fiscal_workers)
     try:
+        fiscal_pids = pin_fiscal_workers(tmp / "server.log", args.fiscal_workers) if args.fiscal_workers else []
+        fiscal0 = sum(process_cpu(pid) for pid in fiscal_pids)
         result = run(args)
+        if fiscal_pids:
+            spent = sum(process_cpu(pid) for pid in fiscal_pids) - fiscal0
+            result["cpu_us_per_receipt"]["fiscal-workers"] = round(spent / max(result["accepted"], 1) * 1e6, 1)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -186,6 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "items_per_receipt": args.items,
         "batch": args.batch,
         "connections": args.conns,
+        "fiscal_workers": args.fiscal_workers,
         "paced_rate": args.rate or None,
         "accepted": accepted[0],
         "errors": errors[:3],

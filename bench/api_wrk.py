@@ -43,7 +43,15 @@ import tempfile
 import time
 from typing import Any
 
-from server_cpu import cpu_per_item, scrape, scrape_queue, scrape_stages, stage_quantiles
+from server_cpu import (
+    cpu_per_item,
+    pin_fiscal_workers,
+    process_cpu,
+    scrape,
+    scrape_queue,
+    scrape_stages,
+    stage_quantiles,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BODIES = {
@@ -95,29 +103,6 @@ def wrk(
     got = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
     got["rps"] = round(got["requests"] / (got["duration_us"] / 1e6))
     return got
-
-
-def pin_fiscal_workers(log: pathlib.Path, n: int) -> list[int]:
-    """Move the fiscal-only workers (indices 1..n, from the supervisor's log) and all their threads to core 1."""
-    deadline = time.monotonic() + 30
-    while True:
-        found = dict(re.findall(rb"worker (\d+) started, pid (\d+)", log.read_bytes()))
-        pids = [int(found[b"%d" % i]) for i in range(1, n + 1) if b"%d" % i in found]
-        if len(pids) == n:
-            break
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the fiscal workers did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.05)
-    for pid in pids:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            os.sched_setaffinity(int(tid), {1})  # threads made later inherit their maker's affinity
-    return pids
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process so far (all its threads)."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -4,16 +4,30 @@ and where its accepted requests' time went (``fiscal_request_stage_seconds``).
 The load scripts (``api_wrk.py``, ``api_load.py``) scrape it before and after a run and report microseconds of
 CPU per request (or receipt) for each thread — the event loop (``MainThread``), the journal writer, the fiscal
 pipeline — so a figure comes with where its core went, without a profiler; ``api_wrk.py`` also reports the p50 and
-p99 of each stage of a request (validate, queued, commit, answer) over the paced run.
+p99 of each stage of a request (validate, queued, commit, answer) over the paced run. For the tiered layout
+(``serve --fiscal-workers``) they pin the fiscal-only workers to core 1 and read those processes' CPU from /proc.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
+import pathlib
+import re
+import time
 
 from fiscal_core.api.metrics import STAGE_BUCKETS, quantile
 
-__all__ = ["cpu_per_item", "scrape", "scrape_queue", "scrape_stages", "stage_quantiles"]
+__all__ = [
+    "cpu_per_item",
+    "pin_fiscal_workers",
+    "process_cpu",
+    "scrape",
+    "scrape_queue",
+    "scrape_stages",
+    "stage_quantiles",
+]
 
 
 def _metrics(port: int) -> str:
@@ -75,3 +89,32 @@ def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int) 
     out = {k: round(v / items * 1e6, 1) for k, v in sorted(delta.items(), key=lambda kv: -kv[1]) if v > 0}
     out["all"] = round(sum(delta.values()) / items * 1e6, 1)
     return out
+
+
+def pin_fiscal_workers(log: pathlib.Path, n: int) -> list[int]:
+    """Move the fiscal-only workers (indices 1..n, from the supervisor's log) and all their threads to core 1."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = dict(re.findall(rb"worker (\d+) started, pid (\d+)", log.read_bytes()))
+        pids = [int(found[b"%d" % i]) for i in range(1, n + 1) if b"%d" % i in found]
+        if len(pids) == n:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the fiscal workers did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    pinned: set[int] = set()
+    while True:  # until a pass finds no new thread: one made while we pinned inherits its maker's old mask
+        tids = {int(t) for pid in pids for t in os.listdir(f"/proc/{pid}/task")} - pinned
+        if not tids:
+            return pids
+        for tid in tids:
+            with contextlib.suppress(ProcessLookupError):  # a short-lived thread ended meanwhile
+                os.sched_setaffinity(tid, {1})  # threads made later inherit their maker's affinity
+        pinned |= tids
+        time.sleep(0.05)
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

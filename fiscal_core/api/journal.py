@@ -57,6 +57,8 @@ class Receiver(Protocol):
 
     def settle(self, journaled: list[str], dropped: list[bytes]) -> None: ...
 
+    def owns_any(self) -> bool: ...
+
 
 class JournalWriter:
     """One thread per worker; see the module rules."""
@@ -176,7 +178,7 @@ class JournalWriter:
         self._retry = []
         done = [d for o in pending_outs for d in o.done]
         pipeline = self.pipeline
-        if pipeline is not None and flat:
+        if pipeline is not None and flat and pipeline.owns_any():
             pipeline.handoff([(new.uuid, new.entry, doc) for u in units for new, doc in zip(u[0], u[1], strict=True)])
         t0 = time.perf_counter()
         try:

@@ -181,11 +181,17 @@ class Pipeline:
             for uuid in dropped:
                 self._stash.pop(uuid, None)
             owned = self._cursor
-            self._dirty.update(g for g in journaled if g in owned)
-        self._event.set()
+            mine = [g for g in journaled if g in owned]
+            self._dirty.update(mine)
+        if mine:  # an API worker of the tiered layout owns no group: its idle thread is not woken per commit
+            self._event.set()
 
     def owns(self, group: str) -> bool:
         return group in self._cursor
+
+    def owns_any(self) -> bool:
+        """False in an API worker of the tiered layout: nothing is handed to it or woken for it."""
+        return bool(self._cursor)
 
     # ------------------------------------------------------------------ recovery
 
