@@ -193,3 +193,13 @@ def test_sigkill_of_the_fiscal_worker_loses_and_duplicates_nothing(tmp_path: pat
         on_drives += sum(int(n) for n in _receipt_counts(out.stdout))
     assert on_drives == len(uuids), (on_drives, len(uuids))
     print(f"\n{kills} fiscal-worker kills: {len(uuids)} receipts done exactly once, {len(stores)} stores verified")
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--fiscal-workers", "-1"], "--fiscal-workers must be 0 or more")])
+def test_serve_refuses_a_negative_fiscal_tier(tmp_path: pathlib.Path, args: list[str], message: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "fiscal_core", "serve", "--data", str(tmp_path / "data"), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert out.returncode == 2 and message in out.stderr, (out.returncode, out.stderr)
+    assert not (tmp_path / "data").exists()  # refused before anything was provisioned
