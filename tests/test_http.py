@@ -1090,3 +1090,70 @@ def test_stream_over_http10_is_delimited_by_the_close_and_a_gone_client_stops_it
             await until(lambda: server.connections == 0)
 
     run(main())
+
+
+GRACEFUL_SCRIPT = r"""
+import asyncio, logging, os, sys
+from fiscal_core.api import http, workers
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+port = int(sys.argv[1])
+async def slow(req):
+    await asyncio.sleep(1.5)
+    return http.Response.json({"pid": os.getpid()})
+def worker_main(index):
+    sock = http.bind_socket("127.0.0.1", port)
+    workers.serve_forever(lambda: http.HttpServer(slow), sock, grace_s=5.0)
+sys.exit(workers.run_workers(2, worker_main, grace_s=10.0))
+"""
+
+
+def test_workers_finish_their_graceful_stop_when_the_stop_signal_comes_twice() -> None:
+    """A terminal's Ctrl-C and systemd's default KillMode signal the whole process group, and the supervisor
+    forwards the signal as well: each worker gets it twice, and must go on draining its requests in flight."""
+    reserve = socket.socket()
+    reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reserve.bind((HOST, 0))
+    port = reserve.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", GRACEFUL_SCRIPT, str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as under a terminal or a service manager
+    )
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 15
+        while len(clients) < 8:  # requests in flight on both workers (SO_REUSEPORT spreads connections)
+            assert time.monotonic() < deadline, "the workers did not come up"
+            try:
+                s = socket.create_connection((HOST, port), timeout=10)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            s.sendall(get("/", "Connection: close"))
+            clients.append(s)
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGTERM)  # the supervisor and both workers at once
+        time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGTERM)  # and again, 0.2 s later: the same request, not "kill now"
+        answered = []
+        for s in clients:
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            answered.append(data.split(b"\r\n", 1)[0])
+        assert answered == [b"HTTP/1.1 200 OK"] * len(clients), answered
+        assert proc.wait(15) == 0
+        _, log = proc.communicate()
+        assert "stopped with exit code" not in log, log
+    finally:
+        reserve.close()
+        for s in clients:
+            s.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

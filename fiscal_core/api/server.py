@@ -36,7 +36,7 @@ from fiscal_core.api.http import HttpServer, Limits, bind_socket
 from fiscal_core.api.intake import release_gil_in_lmdb
 from fiscal_core.api.metrics import RequestStats
 from fiscal_core.api.service import Service, ServiceSettings
-from fiscal_core.api.workers import run_workers, serve
+from fiscal_core.api.workers import run_workers, serve, stopping
 
 __all__ = ["ServeConfig", "main_worker", "run"]
 
@@ -123,11 +123,13 @@ def fiscal_worker(index: int, cfg: ServeConfig) -> None:
         log.info("worker %d fiscalizing groups %s", index, ", ".join(sorted(svc.pipeline.fleet.groups)) or "(none)")
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        signals = (signal.SIGTERM, signal.SIGINT)
+        for sig in signals:
             loop.add_signal_handler(sig, stop.set)
         try:
             await stop.wait()
         finally:
+            stopping(loop, signals)
             await svc.stop()
 
     uvloop.run(main())

@@ -9,7 +9,9 @@ Rules of this module:
   statements, so there is no race between a child's death and a stop request. Linux only.
 - SIGTERM/SIGINT: forwarded to every worker, which stops gracefully (``HttpServer.shutdown``); a worker still
   alive ``grace_s`` later is killed, and a second signal (a second or more after the first) kills at once.
-  Every child is reaped.
+  Every child is reaped. A worker under the supervisor ignores stop signals once it is stopping: the same
+  signal often reaches it twice (a terminal's Ctrl-C and systemd's default KillMode signal the whole process
+  group, and the supervisor forwards it too), and escalating is the supervisor's job.
 - A worker that dies while no stop was asked for is restarted after a backoff (0.1 s, doubling up to 5 s while
   it keeps dying within 10 s of its start), and the death is logged.
 - Exit code: 0 when every worker stopped cleanly on request, 1 otherwise.
@@ -32,13 +34,26 @@ import uvloop
 
 from fiscal_core.api.http import HttpServer
 
-__all__ = ["run_workers", "serve", "serve_forever"]
+__all__ = ["run_workers", "serve", "serve_forever", "stopping"]
 
 log = logging.getLogger(__name__)
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _BACKOFF_MIN_S, _BACKOFF_MAX_S, _STABLE_S = 0.1, 5.0, 10.0
 _REPEAT_S = 1.0  # a stop signal this soon after the first is the same request delivered twice
+
+
+_supervised = False  #: set in a worker process forked by the supervisor
+
+
+def stopping(loop: asyncio.AbstractEventLoop, stop_signals: tuple[signal.Signals, ...]) -> None:
+    """A stop signal arrived: a supervised worker ignores the next ones until it exits (see the rules); a
+    process on its own gets the default handling back (a second Ctrl-C interrupts its graceful stop)."""
+    for sig in stop_signals:
+        if _supervised:
+            loop.add_signal_handler(sig, lambda: None)
+        else:
+            loop.remove_signal_handler(sig)
 
 
 async def serve(
@@ -58,8 +73,7 @@ async def serve(
         await server.start(sock, ssl)
         await stop.wait()
     finally:
-        for sig in stop_signals:
-            loop.remove_signal_handler(sig)
+        stopping(loop, stop_signals)
         await server.shutdown(grace_s)
 
 
@@ -149,6 +163,8 @@ class _Supervisor:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the worker
+            global _supervised
+            _supervised = True
             code = 0
             try:
                 for sig in _STOP_SIGNALS:
