@@ -14,6 +14,7 @@ import pathlib
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -203,3 +204,39 @@ def test_serve_refuses_a_negative_fiscal_tier(tmp_path: pathlib.Path, args: list
     )  # fmt: skip
     assert out.returncode == 2 and message in out.stderr, (out.returncode, out.stderr)
     assert not (tmp_path / "data").exists()  # refused before anything was provisioned
+
+
+def test_every_document_reaches_the_embedded_ofd_despite_a_port_file_left_by_a_dead_run(tmp_path: pathlib.Path) -> None:
+    """Two fiscal workers: the first hosts the embedded OFD emulator, the second (which fiscalizes both sandbox
+    groups: crc32 of their codes) finds it through ``DATA/ofd/port``; a file left there by an earlier run must
+    not send its documents to a port nobody listens on."""
+    data = tmp_path / "data"
+    (data / "ofd").mkdir(parents=True)
+    with socket.socket() as s:  # a port that was free a moment ago and that nobody will listen on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    (data / "ofd" / "port").write_text(str(dead))
+    srv = Server(data, "--workers", "1", "--fiscal-workers", "2").start()
+    try:
+        api = srv.client()
+        api.login("v4")
+        status, got = api.post("/possystem/v4/sandbox-v4/sell", _sell("tiers-ofd", "v4"))
+        assert status == 200, got
+        api.wait_done("v4", "sandbox-v4", got["uuid"])
+        assert "worker 2 fiscalizing groups sandbox-v4, sandbox-v5" in srv.log.read_text()
+        deadline = time.monotonic() + 60
+        while True:  # the fiscal workers publish their registers' health every 2 s; the API worker shows it
+            _, regs = api.get("/api/v1/registers")
+            unsent = {r["register"]: r["ofd_unsent"] for r in regs["registers"]}
+            if (unsent and not any(unsent.values())) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert unsent and not any(unsent.values()), unsent
+        assert int((data / "ofd" / "port").read_text()) != dead
+        # /metrics of the API worker (the only one with a socket) shows the fiscal workers' registers too.
+        text = api.request("GET", "/metrics")[1].decode()
+        shown = re.findall(r'fiscal_ofd_unsent_documents\{group="sandbox-v4",register="([^"]+)"\} 0\n', text)
+        assert len(shown) == 4 and set(shown) <= set(unsent), text[-3000:]
+        api.close()
+    finally:
+        _stop(srv)

@@ -381,28 +381,30 @@ def _notice_webhook(svc: Service, req: Request, login: str) -> Response:
 def _registers(svc: Service, req: Request, login: str) -> Response:
     groups = {code for code, g in svc.model.groups.items() if g.tenant == login}
     rows = []
-    for h in svc.pipeline.health:
-        if h.group not in groups:
+    # Every worker's registers, whichever worker answers: its own and the others' as last published (≤ 2 s old);
+    # in the tiered layout the answering API worker runs none itself.
+    for h in svc.register_health():
+        if h["group"] not in groups:
             continue
         rows.append(
             {
-                "register": h.register,
-                "group_code": h.group,
-                "fn_number": h.fn_number,
-                "reserve": h.reserve,
-                "profile": h.profile,
-                "in_rotation": h.in_rotation,
-                "reasons": list(h.reasons),
-                "fill_percent": h.fill_percent,
-                "documents": h.documents,
-                "capacity": h.capacity,
-                "days_to_expiry": h.days_to_expiry,
-                "ofd_unsent": h.unsent,
-                "ofd_oldest_unsent_age_s": h.oldest_unsent_age_s,
-                "shift_open": h.shift_open,
-                "shift_number": h.shift_number,
-                "queue": h.queue,
-                "throughput": h.throughput,
+                "register": h["register"],
+                "group_code": h["group"],
+                "fn_number": h["fn_number"],
+                "reserve": h["reserve"],
+                "profile": h["profile"],
+                "in_rotation": h["in_rotation"],
+                "reasons": list(h["reasons"]),
+                "fill_percent": h["fill_percent"],
+                "documents": h["documents"],
+                "capacity": h["capacity"],
+                "days_to_expiry": h["days_to_expiry"],
+                "ofd_unsent": h["unsent"],
+                "ofd_oldest_unsent_age_s": h["oldest_unsent_age_s"],
+                "shift_open": h["shift_open"],
+                "shift_number": h["shift_number"],
+                "queue": h["queue"],
+                "throughput": h["throughput"],
             }
         )
     return _reply(req, {"registers": rows})

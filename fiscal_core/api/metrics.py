@@ -3,8 +3,11 @@
 Rules
 - Request counts and latency histograms per route class and status come from :class:`RequestStats`, fed by
   the HTTP server's ``on_request_done`` hook (one dict update and one bisect per request).
-- Queue lengths (journal writer backlog, receipts in the fleet, pending in the journal), per-register
-  throughput, drive fill and OFD backlog come from the pipeline's last health snapshot (≤ 100 ms old).
+- Queue lengths (journal writer backlog, receipts in the fleet, pending in the journal) are the answering
+  worker's. Per-register throughput, drive fill and OFD backlog cover every register of the service, whichever
+  worker answers the scrape: its own pipeline's last health snapshot (≤ 1 s old) and the other workers' as they
+  last published them (≤ 2 s old); their series carry ``group`` and ``register``, not ``worker`` (in the tiered
+  layout the API workers that answer scrapes run no register).
 - Route classes, not raw paths (a uuid per path would explode the label set).
 - The stages of an accepted request (:class:`StageStats`), each observed once per request (a bulk request
   counts its receipts): ``validate`` (the request's last byte → handed to the journal writer: the wait for the
@@ -226,13 +229,13 @@ def render(svc: Service) -> str:
     add("# TYPE fiscal_ofd_unsent_documents gauge")
     add("# TYPE fiscal_ofd_oldest_unsent_seconds gauge")
     add("# TYPE fiscal_register_in_rotation gauge")
-    for h in svc.pipeline.health:
-        r = f'{w},group="{h.group}",register="{h.register}"'
-        add(f"fiscal_register_throughput{{{r}}} {h.throughput:.3f}")
-        add(f"fiscal_register_queue{{{r}}} {h.queue}")
-        add(f"fiscal_drive_fill_ratio{{{r}}} {h.fill_percent / 100:.6f}")
-        add(f"fiscal_drive_days_to_expiry{{{r}}} {h.days_to_expiry:.2f}")
-        add(f"fiscal_ofd_unsent_documents{{{r}}} {h.unsent}")
-        add(f"fiscal_ofd_oldest_unsent_seconds{{{r}}} {h.oldest_unsent_age_s:.1f}")
-        add(f"fiscal_register_in_rotation{{{r}}} {int(h.in_rotation)}")
+    for reg in svc.register_health():
+        r = f'group="{reg["group"]}",register="{reg["register"]}"'
+        add(f"fiscal_register_throughput{{{r}}} {reg['throughput']:.3f}")
+        add(f"fiscal_register_queue{{{r}}} {reg['queue']}")
+        add(f"fiscal_drive_fill_ratio{{{r}}} {reg['fill_percent'] / 100:.6f}")
+        add(f"fiscal_drive_days_to_expiry{{{r}}} {reg['days_to_expiry']:.2f}")
+        add(f"fiscal_ofd_unsent_documents{{{r}}} {reg['unsent']}")
+        add(f"fiscal_ofd_oldest_unsent_seconds{{{r}}} {reg['oldest_unsent_age_s']:.1f}")
+        add(f"fiscal_register_in_rotation{{{r}}} {int(reg['in_rotation'])}")
     return "\n".join(out) + "\n"

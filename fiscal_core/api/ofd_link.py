@@ -1,9 +1,11 @@
 """The OFD link of a worker: the sender for its fleet's drives, and the in-process OFD emulator (issue 6).
 
 Rules
-- ``--ofd embedded`` (the default): worker 0 runs the OFD emulator in a thread on a free 127.0.0.1 port, with its
-  store in ``DATA/ofd``, and writes the port to ``DATA/ofd/port``; every worker's sender reads it. The
-  emulator's operator secret is derived from the server key, so every sender can verify confirmations.
+- ``--ofd embedded`` (the default): one worker (``hosts_emulator``: worker 0, or in the tiered layout the first
+  fiscal-only worker, so the API workers' cores do not carry it) runs the OFD emulator in a thread on a free
+  127.0.0.1 port, with its store in ``DATA/ofd``, and writes the port to ``DATA/ofd/port``; every worker's
+  sender reads it. The emulator's operator secret is derived from the server key, so every sender can verify
+  confirmations.
 - ``--ofd HOST:PORT``: a real OFD (or an emulator run apart, ``fiscal-core ofd-emulator``) at that address for
   every drive; its operator secret from ``FISCAL_CORE_OFD_SECRET`` (hex) when confirmations are to be verified.
   ``--ofd none``: no sender (documents stay in the drives' outboxes; the 30-day rule will block them).
@@ -47,10 +49,12 @@ class OfdLink:
         drives: Callable[[], list[Any]],
         *,
         worker: int = 0,
+        hosts_emulator: bool | None = None,
     ) -> None:
         self.mode = mode
         self.data_dir = data_dir
         self.worker = worker
+        self.hosts_emulator = worker == 0 if hosts_emulator is None else hosts_emulator
         self.emulator: Any = None
         self.sender: Any = None
         self.address: tuple[str, int] | None = None
@@ -71,7 +75,7 @@ class OfdLink:
         if self.mode == "none":
             pass
         elif self.mode == "embedded":
-            if self.worker == 0:
+            if self.hosts_emulator:
                 self.emulator = OfdEmulator(os.path.join(self.data_dir, "ofd"), secret=secret)
                 self.address = self.emulator.start_in_thread("127.0.0.1", 0)
                 tmp = f"{port_file}.tmp"

@@ -20,6 +20,7 @@ Rules
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -157,6 +158,11 @@ def run(cfg: ServeConfig) -> int:
         f"/metrics, /openapi.json",
         flush=True,
     )
+
+    # The embedded OFD emulator's port is written by the worker hosting it and read by the others: a file left by
+    # the last run would send their documents to a port nobody listens on any more.
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(cfg.data, "ofd", "port"))
 
     def worker_main(i: int) -> None:
         (main_worker if i < cfg.workers else fiscal_worker)(i, cfg)

@@ -191,7 +191,10 @@ class Service:
         self.writer = JournalWriter(self.intake, self.loop, self.pipeline, stages=self.stage_stats)
         self.writer.start()
         self.pipeline.writer = self.writer
-        self.pipeline.start()
+        if self.worker >= self.fiscal_first:
+            self.pipeline.start()
+        # else an API worker of the tiered layout: it owns no group now or ever, so its pipeline (an empty fleet
+        # for /metrics and the dashboard) has no thread to run.
         fleet = self.pipeline.fleet
         self.ofd = OfdLink(
             self.settings.ofd,
@@ -199,6 +202,7 @@ class Service:
             self.server_key,
             lambda: [r.drive for r in list(fleet.regs.values())],
             worker=self.worker,
+            hosts_emulator=self.worker == self.fiscal_first,
         )
         await asyncio.get_running_loop().run_in_executor(None, self.ofd.start)
         self.callbacks = CallbackRunner(
