@@ -1157,3 +1157,52 @@ def test_workers_finish_their_graceful_stop_when_the_stop_signal_comes_twice() -
             proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+ORPHAN_SCRIPT = r"""
+import os, sys
+from fiscal_core.api import http, workers
+port = int(sys.argv[1])
+def worker_main(index):
+    sock = http.bind_socket("127.0.0.1", port)
+    os.write(1, b"%d\n" % os.getpid())  # one write: the two workers share the pipe
+    answer = lambda req: http.Response.json({"pid": os.getpid()})
+    workers.serve_forever(lambda: http.HttpServer(answer), sock, grace_s=2.0)
+sys.exit(workers.run_workers(2, worker_main, grace_s=5.0))
+"""
+
+
+def test_workers_stop_when_the_supervisor_is_killed() -> None:
+    """An OOM kill or a SIGKILL of the supervisor alone must not leave its workers serving, orphaned, on the
+    port that the next server binds again (SO_REUSEPORT would spread clients over both)."""
+    reserve = socket.socket()
+    reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reserve.bind((HOST, 0))
+    port = reserve.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_SCRIPT, str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        pids = [int(proc.stdout.readline()), int(proc.stdout.readline())]
+        _pids_until(port, lambda s: len(s) >= 2)  # both serve
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 15
+        while [pid for pid in pids if _alive(pid)]:
+            assert time.monotonic() < deadline, f"orphaned workers still running: {[p for p in pids if _alive(p)]}"
+            time.sleep(0.05)
+        assert _worker_pid(port) is None  # nobody answers on the port any more
+    finally:
+        reserve.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

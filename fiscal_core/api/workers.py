@@ -12,6 +12,8 @@ Rules of this module:
   Every child is reaped. A worker under the supervisor ignores stop signals once it is stopping: the same
   signal often reaches it twice (a terminal's Ctrl-C and systemd's default KillMode signal the whole process
   group, and the supervisor forwards it too), and escalating is the supervisor's job.
+- A worker stops gracefully when the supervisor dies (``PR_SET_PDEATHSIG``: SIGTERM), instead of serving on,
+  orphaned, beside the workers of a restarted server on the same port.
 - A worker that dies while no stop was asked for is restarted after a backoff (0.1 s, doubling up to 5 s while
   it keeps dying within 10 s of its start), and the death is logged.
 - Exit code: 0 when every worker stopped cleanly on request, 1 otherwise.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -44,6 +47,16 @@ _REPEAT_S = 1.0  # a stop signal this soon after the first is the same request d
 
 
 _supervised = False  #: set in a worker process forked by the supervisor
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGTERM when the supervisor (``parent``) dies; if it died already, stop now."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:  # it died between the fork and the request
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def stopping(loop: asyncio.AbstractEventLoop, stop_signals: tuple[signal.Signals, ...]) -> None:
@@ -161,6 +174,7 @@ class _Supervisor:
     def _spawn(self, index: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             global _supervised
@@ -170,6 +184,7 @@ class _Supervisor:
                 for sig in _STOP_SIGNALS:
                     signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)
                 signal.pthread_sigmask(signal.SIG_SETMASK, self.old_mask)
+                _stop_with_parent(parent)
                 self.worker_main(index)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
