@@ -140,5 +140,16 @@ class Client:
             time.sleep(0.02)
         raise AssertionError(f"{uuid} still waiting after {timeout} s")
 
+    def wait_ofd_sent(self, timeout: float = 60.0) -> dict[str, int]:
+        """Poll ``/api/v1/registers`` until every register's documents are confirmed by the OFD; the last
+        register → unsent count seen (the caller asserts on it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            _, regs = self.get("/api/v1/registers")
+            unsent = {r["register"]: r["ofd_unsent"] for r in regs["registers"]}
+            if (unsent and not any(unsent.values())) or time.monotonic() > deadline:
+                return unsent
+            time.sleep(0.2)
+
     def close(self) -> None:
         self.conn.close()

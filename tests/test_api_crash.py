@@ -133,23 +133,41 @@ def test_sigkill_under_bulk_load_loses_and_duplicates_nothing(tmp_path: pathlib.
                 state["acked"][ext] = r["uuid"]
         uuids = sorted(set(state["acked"].values()))
         assert len(uuids) == len(state["acked"]) == state["next"]  # one uuid per external_id, all of them
-        deadline = time.monotonic() + 120
-        while True:
-            results = []
-            for k in range(0, len(uuids), 5000):
-                status, got = c.post("/api/v1/results", {"uuids": uuids[k : k + 5000]})
-                results += got["results"]
-            if all(r["status"] == "done" for r in results) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        stuck = [(r["uuid"], r["status"], r.get("error")) for r in results if r["status"] != "done"]
-        assert not stuck, (len(stuck), stuck[:3])
-        fiscal = {(r["fiscal"]["fn_number"], r["fiscal"]["fd_number"]) for r in results}
-        assert len(fiscal) == len(uuids)  # one document per receipt
+        assert_done_once(c, uuids)
         c.close()
     finally:
         srv.stop()
-    receipts_on_drives = 0
+    receipts_on_drives, stores = verified_receipts_on_drives(data)
+    assert receipts_on_drives == len(uuids), (receipts_on_drives, len(uuids))
+    repeats = state["repeats"]
+    print(
+        f"\n{KILLS} kills: {len(uuids)} receipts done exactly once ({repeats} repeated external_ids sent, "
+        f"{state['resent']} resent after a kill), {len(stores)} stores verified"
+    )
+
+
+def assert_done_once(c: Client, uuids: list[str], timeout: float = 120.0) -> None:
+    """Every uuid ends ``done`` (waiting up to ``timeout``), each with a document of its own."""
+    deadline = time.monotonic() + timeout
+    while True:
+        results = []
+        for k in range(0, len(uuids), 5000):
+            status, got = c.post("/api/v1/results", {"uuids": uuids[k : k + 5000]})
+            assert status == 200, got
+            results += got["results"]
+        if all(r["status"] == "done" for r in results) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    stuck = [(r["uuid"], r["status"], r.get("error")) for r in results if r["status"] != "done"]
+    assert not stuck, (len(stuck), stuck[:3])
+    fiscal = {(r["fiscal"]["fn_number"], r["fiscal"]["fd_number"]) for r in results}
+    assert len(fiscal) == len(uuids)  # one document per receipt
+
+
+def verified_receipts_on_drives(data: pathlib.Path) -> tuple[int, list[pathlib.Path]]:
+    """``fiscal-core drive verify`` on every drive store under ``data`` (each must pass): the receipts they
+    hold, and the stores."""
+    count = 0
     stores = [p.parent for p in data.rglob("data.mdb") if "intake" not in p.parts and "ofd" not in p.parts]
     for store in stores:
         out = subprocess.run(
@@ -157,13 +175,8 @@ def test_sigkill_under_bulk_load_loses_and_duplicates_nothing(tmp_path: pathlib.
             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
         assert out.returncode == 0, out.stdout + out.stderr
-        receipts_on_drives += sum(int(n) for n in _receipt_counts(out.stdout))
-    assert receipts_on_drives == len(uuids), (receipts_on_drives, len(uuids))
-    repeats = state["repeats"]
-    print(
-        f"\n{KILLS} kills: {len(uuids)} receipts done exactly once ({repeats} repeated external_ids sent, "
-        f"{state['resent']} resent after a kill), {len(stores)} stores verified"
-    )
+        count += sum(int(n) for n in _receipt_counts(out.stdout))
+    return count, stores
 
 
 def _receipt_counts(text: str) -> list[str]:

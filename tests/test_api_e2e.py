@@ -650,13 +650,7 @@ def test_metrics_and_openapi(api: Client) -> None:
 def test_every_document_reaches_the_embedded_ofd(server: Server, api: Client) -> None:
     api.login("v4")
     api.wait_done("v4", "sandbox-v4", submit(api, "v4", "sell", sell("v4")))
-    deadline = time.monotonic() + 60
-    while True:
-        _, regs = api.get("/api/v1/registers")
-        unsent = {r["register"]: r["ofd_unsent"] for r in regs["registers"]}
-        if (unsent and not any(unsent.values())) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    unsent = api.wait_ofd_sent()
     assert unsent and not any(unsent.values()), unsent
     _, data, _ = api.request("GET", "/metrics")
     confirmed = [

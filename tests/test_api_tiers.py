@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from apiclient import ROOT, Server
-from test_api_crash import Pusher, _receipt_counts
+from test_api_crash import Pusher, assert_done_once, receipt, verified_receipts_on_drives
 
 from fiscal_core.api.service import Service
 
@@ -85,24 +85,10 @@ def _stop(srv: Server) -> None:
 
 
 def _sell(ext: str, version: str) -> dict[str, Any]:
-    item: dict[str, Any] = {"name": "Чайник", "price": 1500.0, "quantity": 1, "sum": 1500.0,
-                            "payment_method": "full_payment", "vat": {"type": "vat22"}}  # fmt: skip
-    if version == "v5":
-        item.update(measure=0, payment_object=1)
-    else:
-        item.update(measurement_unit="шт", payment_object="commodity")
-    return {
-        "external_id": ext,
-        "timestamp": "01.06.2026 10:00:00",
-        "receipt": {
-            "client": {"email": "buyer@example.com"},
-            "company": {"email": "shop@example.com", "sno": "osn", "inn": "5544332219",
-                        "payment_address": "https://shop.example"},
-            "items": [item],
-            "payments": [{"type": 1, "sum": 1500.0}],
-            "total": 1500.0,
-        },
-    }  # fmt: skip
+    """An ATOL sell of the crash test's receipt (10.00 RUB, one item) for ``sandbox-{version}``."""
+    body = receipt(ext, f"sandbox-{version}")
+    del body["group_code"], body["operation"]  # the bulk API's fields; ATOL has them in the path
+    return body
 
 
 def test_api_worker_journals_and_the_fiscal_worker_fiscalizes(tmp_path: pathlib.Path) -> None:
@@ -115,7 +101,7 @@ def test_api_worker_journals_and_the_fiscal_worker_fiscalizes(tmp_path: pathlib.
             assert status == 200 and got["status"] == "wait", got
             report = api.wait_done(version, f"sandbox-{version}", got["uuid"])
             payload = report["payload"]
-            assert payload["total"] == 1500.0 and payload["fiscal_document_number"] > 0, report
+            assert payload["total"] == 10.0 and payload["fiscal_document_number"] > 0, report
             assert payload["fiscal_document_attribute"] > 0 and len(payload["fn_number"]) == 16, report
             # The fiscal sign the fiscal worker made verifies through the API worker's receipt check.
             check = payload["ofd_receipt_url"].split(str(srv.port), 1)[1]
@@ -166,32 +152,12 @@ def test_sigkill_of_the_fiscal_worker_loses_and_duplicates_nothing(tmp_path: pat
         assert not state["doubt"] and state["resent"] == 0, state["doubt"][:3]
         uuids = sorted(set(state["acked"].values()))
         assert len(uuids) == len(state["acked"]) == state["next"] > 0
-        deadline = time.monotonic() + 120
-        while True:
-            results = []
-            for k in range(0, len(uuids), 5000):
-                status, got = c.post("/api/v1/results", {"uuids": uuids[k : k + 5000]})
-                assert status == 200, got
-                results += got["results"]
-            if all(r["status"] == "done" for r in results) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        stuck = [(r["uuid"], r["status"], r.get("error")) for r in results if r["status"] != "done"]
-        assert not stuck, (len(stuck), stuck[:3])
-        assert len({(r["fiscal"]["fn_number"], r["fiscal"]["fd_number"]) for r in results}) == len(uuids)
+        assert_done_once(c, uuids)
         c.close()
     finally:
         _stop(srv)
     assert srv.log.read_text().count("died with exit code -9") == kills
-    on_drives = 0
-    stores = [p.parent for p in data.rglob("data.mdb") if "intake" not in p.parts and "ofd" not in p.parts]
-    for store in stores:
-        out = subprocess.run(
-            [sys.executable, "-m", "fiscal_core", "drive", "verify", str(store)], cwd=ROOT, capture_output=True,
-            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )  # fmt: skip
-        assert out.returncode == 0, out.stdout + out.stderr
-        on_drives += sum(int(n) for n in _receipt_counts(out.stdout))
+    on_drives, stores = verified_receipts_on_drives(data)
     assert on_drives == len(uuids), (on_drives, len(uuids))
     print(f"\n{kills} fiscal-worker kills: {len(uuids)} receipts done exactly once, {len(stores)} stores verified")
 
@@ -224,13 +190,7 @@ def test_every_document_reaches_the_embedded_ofd_despite_a_port_file_left_by_a_d
         assert status == 200, got
         api.wait_done("v4", "sandbox-v4", got["uuid"])
         assert "worker 2 fiscalizing groups sandbox-v4, sandbox-v5" in srv.log.read_text()
-        deadline = time.monotonic() + 60
-        while True:  # the fiscal workers publish their registers' health every 2 s; the API worker shows it
-            _, regs = api.get("/api/v1/registers")
-            unsent = {r["register"]: r["ofd_unsent"] for r in regs["registers"]}
-            if (unsent and not any(unsent.values())) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        unsent = api.wait_ofd_sent()  # the fiscal workers publish their registers every 2 s; the API worker shows it
         assert unsent and not any(unsent.values()), unsent
         assert int((data / "ofd" / "port").read_text()) != dead
         # /metrics of the API worker (the only one with a socket) shows the fiscal workers' registers too.

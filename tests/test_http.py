@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import httptools
@@ -740,6 +740,28 @@ def _pids_until(port: int, done: Callable[[set[int]], bool], timeout: float = 10
     return seen
 
 
+def _reserved_port() -> tuple[socket.socket, int]:
+    """A port for the workers (SO_REUSEPORT), held by a socket bound but never listening: it takes no
+    connections, and no other test gets the port until the caller closes it."""
+    reserve = socket.socket()
+    reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reserve.bind((HOST, 0))
+    return reserve, int(reserve.getsockname()[1])
+
+
+def _reap(proc: subprocess.Popen[Any], pids: Iterable[int]) -> None:
+    """Kill what a workers test started, by pid: the supervisor and its workers; close the pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -749,10 +771,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_run_workers_serves_on_one_port_restarts_a_dead_worker_and_stops_on_sigterm() -> None:
-    reserve = socket.socket()
-    reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    reserve.bind((HOST, 0))  # bound, never listening: holds the port, takes no connections
-    port = reserve.getsockname()[1]
+    reserve, port = _reserved_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-c", WORKERS_SCRIPT, str(port)], env=env, stderr=subprocess.PIPE, text=True
@@ -774,14 +793,7 @@ def test_run_workers_serves_on_one_port_restarts_a_dead_worker_and_stops_on_sigt
         assert not [pid for pid in seen if _alive(pid)]
     finally:
         reserve.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in seen:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        _reap(proc, seen)
 
 
 STUBBORN_SCRIPT = r"""
@@ -812,15 +824,7 @@ def test_run_workers_kills_workers_that_outlive_the_grace_period() -> None:
         _, log = proc.communicate()
         assert "did not stop within 0.5s" in log
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        _reap(proc, pids)
 
 
 def test_run_workers_with_one_worker_runs_in_process() -> None:
@@ -1110,10 +1114,7 @@ sys.exit(workers.run_workers(2, worker_main, grace_s=10.0))
 def test_workers_finish_their_graceful_stop_when_the_stop_signal_comes_twice() -> None:
     """A terminal's Ctrl-C and systemd's default KillMode signal the whole process group, and the supervisor
     forwards the signal as well: each worker gets it twice, and must go on draining its requests in flight."""
-    reserve = socket.socket()
-    reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    reserve.bind((HOST, 0))
-    port = reserve.getsockname()[1]
+    reserve, port = _reserved_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-c", GRACEFUL_SCRIPT, str(port)],
@@ -1175,10 +1176,7 @@ sys.exit(workers.run_workers(2, worker_main, grace_s=5.0))
 def test_workers_stop_when_the_supervisor_is_killed() -> None:
     """An OOM kill or a SIGKILL of the supervisor alone must not leave its workers serving, orphaned, on the
     port that the next server binds again (SO_REUSEPORT would spread clients over both)."""
-    reserve = socket.socket()
-    reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    reserve.bind((HOST, 0))
-    port = reserve.getsockname()[1]
+    reserve, port = _reserved_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-c", ORPHAN_SCRIPT, str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -1197,12 +1195,4 @@ def test_workers_stop_when_the_supervisor_is_killed() -> None:
         assert _worker_pid(port) is None  # nobody answers on the port any more
     finally:
         reserve.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        _reap(proc, pids)
