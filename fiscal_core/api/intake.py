@@ -81,7 +81,9 @@ _TCOUNT = b"tcount\x00"
 
 
 def release_gil_in_lmdb() -> None:
-    """Make py-lmdb release the GIL inside LMDB calls (process-wide; off by default in py-lmdb 3).
+    """Make py-lmdb release the GIL inside LMDB calls (process-wide; needed by the py-lmdb 1.x the project
+    still accepts, where it is off by default; py-lmdb 3 releases it on every call anyway and keeps this as a
+    no-op — bench/RESULTS.md, session 15).
 
     A durable commit waits ~1–2 ms for fsync; holding the GIL through it would stop the event loop and the
     fiscal pipeline for that long on every commit. The server turns this on at start.

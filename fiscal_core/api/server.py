@@ -19,12 +19,10 @@ Rules
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import os
-import signal
 import ssl as _ssl
 import sys
 from dataclasses import dataclass, field
@@ -37,7 +35,7 @@ from fiscal_core.api.http import HttpServer, Limits, bind_socket
 from fiscal_core.api.intake import release_gil_in_lmdb
 from fiscal_core.api.metrics import RequestStats
 from fiscal_core.api.service import Service, ServiceSettings
-from fiscal_core.api.workers import run_workers, serve, stopping
+from fiscal_core.api.workers import run_workers, serve, until_stopped
 
 __all__ = ["ServeConfig", "main_worker", "run"]
 
@@ -122,15 +120,9 @@ def fiscal_worker(index: int, cfg: ServeConfig) -> None:
         await svc.start()
         gctune.tune()
         log.info("worker %d fiscalizing groups %s", index, ", ".join(sorted(svc.pipeline.fleet.groups)) or "(none)")
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        signals = (signal.SIGTERM, signal.SIGINT)
-        for sig in signals:
-            loop.add_signal_handler(sig, stop.set)
         try:
-            await stop.wait()
+            await until_stopped()
         finally:
-            stopping(loop, signals)
             await svc.stop()
 
     uvloop.run(main())

@@ -37,7 +37,7 @@ import uvloop
 
 from fiscal_core.api.http import HttpServer
 
-__all__ = ["run_workers", "serve", "serve_forever", "stopping"]
+__all__ = ["run_workers", "serve", "serve_forever", "until_stopped"]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def _stop_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def stopping(loop: asyncio.AbstractEventLoop, stop_signals: tuple[signal.Signals, ...]) -> None:
+def _stopping(loop: asyncio.AbstractEventLoop, stop_signals: tuple[signal.Signals, ...]) -> None:
     """A stop signal arrived: a supervised worker ignores the next ones until it exits (see the rules); a
     process on its own gets the default handling back (a second Ctrl-C interrupts its graceful stop)."""
     for sig in stop_signals:
@@ -67,6 +67,18 @@ def stopping(loop: asyncio.AbstractEventLoop, stop_signals: tuple[signal.Signals
             loop.add_signal_handler(sig, lambda: None)
         else:
             loop.remove_signal_handler(sig)
+
+
+async def until_stopped(stop_signals: tuple[signal.Signals, ...] = _STOP_SIGNALS) -> None:
+    """Wait for one of ``stop_signals`` (or cancellation); what a later one does is :func:`_stopping`'s rule."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in stop_signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        _stopping(loop, stop_signals)
 
 
 async def serve(
@@ -78,15 +90,10 @@ async def serve(
     stop_signals: tuple[signal.Signals, ...] = _STOP_SIGNALS,
 ) -> None:
     """Serve until one of ``stop_signals`` arrives (or the task is cancelled), then shut down gracefully."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in stop_signals:
-        loop.add_signal_handler(sig, stop.set)
     try:
         await server.start(sock, ssl)
-        await stop.wait()
+        await until_stopped(stop_signals)
     finally:
-        stopping(loop, stop_signals)
         await server.shutdown(grace_s)
 
 
