@@ -134,8 +134,8 @@ def main() -> None:
            "--port", str(args.port), "--rate-limit", "1e9", "--ofd", args.ofd]  # fmt: skip
     if args.fiscal_workers:
         cmd += ["--fiscal-workers", str(args.fiscal_workers)]
-    log = open(tmp / "server.log", "wb")  # noqa: SIM115 (closed below, after the server)
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    with open(tmp / "server.log", "wb") as log:  # the server keeps its own descriptor
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     fiscal_pids: list[int] = []
     try:
         token = ""
@@ -177,7 +177,6 @@ def main() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
-        log.close()
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
         "version": args.version,
