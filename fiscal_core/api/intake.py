@@ -296,6 +296,93 @@ class AggRow(msgspec.Struct, frozen=True):
     rows: dict[tuple[int, int], list[int]]
 
 
+class _FinishPlan:
+    """What writing a batch of outcomes puts, worked out before the write lock is taken: every other writer
+    (the journal of every worker) waits while a writer holds it, so only the feed numbers, which the lock
+    orders, are left for inside (:meth:`Intake._finish_in`). Built as if every outcome were fresh; a replay
+    rebuilds it from the outcomes that went in.
+
+    An :class:`Outcome` is packed as an array whose last element is ``feed_seq``: ``values`` hold each one packed
+    up to that element, so the row is ``value + packed(feed_seq)``, the bytes ``replace(outcome, feed_seq=n)``
+    packs to.
+    """
+
+    __slots__ = (
+        "callback_due",
+        "callback_keys",
+        "counts",
+        "distinct",
+        "done",
+        "fd_rows",
+        "feed_keys",
+        "pending_keys",
+        "sums",
+        "uuids",
+        "values",
+    )
+
+    def __init__(self, done: Iterable[tuple[bytes, Entry, Outcome]], callback_due: float | None) -> None:
+        self.done = done = done if type(done) is list else list(done)
+        self.callback_due = callback_due
+        self.uuids = uuids = [uuid for uuid, _, _ in done]
+        self.distinct = len(set(uuids)) == len(uuids)
+        self.values: list[bytes] = []
+        self.feed_keys: list[bytes] = []  #: tenant\0, the feed number follows
+        self.pending_keys: list[bytes] = []
+        self.callback_keys: list[bytes] = []
+        self.fd_rows: list[tuple[bytes, bytes]] = []
+        self.sums: dict[bytes, dict[tuple[int, int], list[int]]] = {}
+        self.counts: dict[bytes, list[int]] = {}  #: tenant\0 -> [done, fail]
+        enc = _entry_enc.encode
+        values, feed_keys, pending_keys, callback_keys = (
+            self.values,
+            self.feed_keys,
+            self.pending_keys,
+            self.callback_keys,
+        )
+        fd_rows, sums, counts = self.fd_rows, self.sums, self.counts
+        # The keys' group and tenant parts, and the last agg key with what it was built from, per batch: a batch
+        # is mostly one tenant, one group, a few registers and one day.
+        gkeys: dict[str, bytes] = {}
+        tkeys: dict[str, bytes] = {}
+        last_at: tuple[Any, ...] = ()
+        akey = b""
+        for uuid, entry, outcome in done:
+            if outcome.feed_seq:
+                outcome = msgspec.structs.replace(outcome, feed_seq=0)
+            values.append(enc(outcome)[:-1])  # feed_seq 0 packs to one byte, the last
+            group = entry.group
+            gkey = gkeys.get(group)
+            if gkey is None:
+                gkey = gkeys[group] = group.encode()
+            pending_keys.append(gkey + _SEP + _u64(entry.seq))
+            tenant = entry.tenant
+            tkey = tkeys.get(tenant)
+            if tkey is None:
+                tkey = tkeys[tenant] = tenant.encode() + _SEP
+            feed_keys.append(tkey)
+            if entry.callback_url:
+                due = int((callback_due if callback_due is not None else outcome.at) * 1000)
+                callback_keys.append(gkey + _SEP + _u64(due) + uuid)
+            count = counts.get(tkey)
+            if count is None:
+                count = counts[tkey] = [0, 0]
+            if outcome.status != "done":
+                count[1] += 1
+                continue
+            count[0] += 1
+            fd_rows.append((tkey + outcome.fd_number.to_bytes(4, "big") + outcome.fn_number.encode(), uuid))
+            at = (tkey, gkey, outcome.when[:10], outcome.register, outcome.shift_number)
+            if at != last_at:
+                last_at = at
+                day, register, shift = at[2].encode(), at[3].encode(), at[4].to_bytes(4, "big")
+                akey = b"".join((tkey, day, _SEP, gkey, _SEP, register, _SEP, shift))
+            rows = sums.get(akey)
+            if rows is None:
+                rows = sums[akey] = {}
+            _sum_document(rows, entry, outcome.total)
+
+
 class Intake:
     """The intake environment; see the module rules. Thread-safe: LMDB serialises writers, readers never block."""
 
@@ -371,8 +458,9 @@ class Intake:
     ) -> tuple[list[Accepted], list[int]]:
         """:meth:`accept` and :meth:`finish` in ONE durable transaction (the journal writer's group commit
         carries the pipeline's outcomes too: one fsync instead of two, and no wait for each other's lock)."""
+        plan = _FinishPlan(done, None)
         with self._write() as txn:
-            return self._accept_in(txn, batch), self._finish_in(txn, done, None)
+            return self._accept_in(txn, batch), self._finish_in(txn, plan)
 
     def _accept_in(self, txn: lmdb.Transaction, batch: Iterable[NewEntry]) -> list[Accepted]:
         news = batch if type(batch) is list else list(batch)
@@ -512,88 +600,63 @@ class Intake:
         An outcome already written is left as it is (idempotent: a replay after a crash changes nothing);
         its feed number is 0 in the answer.
         """
+        plan = _FinishPlan(done, callback_due)
         with self._write() as txn:
-            return self._finish_in(txn, done, callback_due)
+            return self._finish_in(txn, plan)
 
-    def _finish_in(
-        self, txn: lmdb.Transaction, done: Iterable[tuple[bytes, Entry, Outcome]], callback_due: float | None
-    ) -> list[int]:
-        done = done if type(done) is list else list(done)
-        seqs: list[int] = []
-        enc = _entry_enc.encode
+    def _finish_in(self, txn: lmdb.Transaction, plan: _FinishPlan) -> list[int]:
+        """Write a :class:`_FinishPlan` (built before the write lock was taken). Inside the lock only the feed
+        numbers are drawn and the rows put: the Python work per outcome was done by the plan."""
+        n = len(plan.uuids)
+        if not n:
+            return []
         fseq = self._counter(txn, _FEED, self.meta)
-        get, put, delete = txn.get, txn.put, txn.delete
-        sums: dict[bytes, dict[tuple[int, int], list[int]]] = {}
-        counts: dict[bytes, list[int]] = {}
-        results = self.results
-        uuids = [uuid for uuid, _, _ in done]
+        uuids = plan.uuids
+        int_enc = _entry_enc.encode
         # A batch of distinct uuids none of which has an outcome yet (one C call tells) is written with one call
-        # per database; otherwise outcome by outcome, each put refusing to overwrite one already there (a replay).
-        fresh = len(set(uuids)) == len(uuids) and not txn.cursor(db=results).getmulti(uuids)
-        outcome_rows: list[tuple[bytes, bytes]] = []
-        feed_rows: list[tuple[bytes, bytes]] = []
-        fd_rows: list[tuple[bytes, bytes]] = []
-        # The keys' group and tenant parts, and the last agg key with what it was built from, per batch: a batch
-        # is mostly one tenant, one group, a few registers and one day.
-        gkeys: dict[str, bytes] = {}
-        tkeys: dict[str, bytes] = {}
-        last_at: tuple[Any, ...] = ()
-        akey = b""
-        pending = self.pending
-        for uuid, entry, outcome in done:
-            value = enc(msgspec.structs.replace(outcome, feed_seq=fseq + 1))
-            if fresh:
-                outcome_rows.append((uuid, value))
-            elif not put(uuid, value, db=results, overwrite=False):
-                seqs.append(0)
-                continue
-            fseq += 1
-            group = entry.group
-            gkey = gkeys.get(group)
-            if gkey is None:
-                gkey = gkeys[group] = group.encode()
-            delete(gkey + _SEP + _u64(entry.seq), db=pending)
-            tenant = entry.tenant
-            tkey = tkeys.get(tenant)
-            if tkey is None:
-                tkey = tkeys[tenant] = tenant.encode() + _SEP
-            feed_rows.append((tkey + _u64(fseq), uuid))
-            if entry.callback_url:
-                due = int((callback_due if callback_due is not None else outcome.at) * 1000)
-                put(gkey + _SEP + _u64(due) + uuid, (0).to_bytes(4, "big"), db=self.callbacks)
-            seqs.append(fseq)
-            count = counts.get(tkey)
-            if count is None:
-                count = counts[tkey] = [0, 0]
-            if outcome.status != "done":
-                count[1] += 1
-                continue
-            count[0] += 1
-            fd_rows.append((tkey + outcome.fd_number.to_bytes(4, "big") + outcome.fn_number.encode(), uuid))
-            at = (tkey, gkey, outcome.when[:10], outcome.register, outcome.shift_number)
-            if at != last_at:
-                last_at = at
-                day, register, shift = at[2].encode(), at[3].encode(), at[4].to_bytes(4, "big")
-                akey = b"".join((tkey, day, _SEP, gkey, _SEP, register, _SEP, shift))
-            rows = sums.get(akey)
-            if rows is None:
-                rows = sums[akey] = {}
-            _sum_document(rows, entry, outcome.total)
-        if outcome_rows:
-            txn.cursor(db=results).putmulti(outcome_rows)
-        if feed_rows:
-            txn.cursor(db=self.feed_db).putmulti(feed_rows)
-        if fd_rows:
-            txn.cursor(db=self.fd_db).putmulti(fd_rows)
-        put(_FEED, _u64(fseq), db=self.meta)
-        if sums:
+        # per database; otherwise outcome by outcome, each put refusing to overwrite one already there (a replay),
+        # and the rest of the plan is rebuilt from the outcomes that went in.
+        if plan.distinct and not txn.cursor(db=self.results).getmulti(uuids):
+            txn.cursor(db=self.results).putmulti([(uuids[i], plan.values[i] + int_enc(fseq + 1 + i)) for i in range(n)])
+            seqs = list(range(fseq + 1, fseq + 1 + n))
+        else:
+            put, results = txn.put, self.results
+            seqs = []
+            fresh: list[tuple[bytes, Entry, Outcome]] = []
+            next_seq = fseq + 1
+            for i in range(n):
+                if put(uuids[i], plan.values[i] + int_enc(next_seq), db=results, overwrite=False):
+                    seqs.append(next_seq)
+                    fresh.append(plan.done[i])
+                    next_seq += 1
+                else:
+                    seqs.append(0)
+            plan = _FinishPlan(fresh, plan.callback_due)
+            if not fresh:
+                return seqs
+        feed_keys = plan.feed_keys
+        txn.cursor(db=self.feed_db).putmulti(
+            [(feed_keys[i] + _u64(fseq + 1 + i), plan.uuids[i]) for i in range(len(plan.uuids))]
+        )
+        if plan.fd_rows:
+            txn.cursor(db=self.fd_db).putmulti(plan.fd_rows)
+        delete, pending = txn.delete, self.pending
+        for key in plan.pending_keys:
+            delete(key, db=pending)
+        if plan.callback_keys:
+            put, callbacks, zero = txn.put, self.callbacks, (0).to_bytes(4, "big")
+            for key in plan.callback_keys:
+                put(key, zero, db=callbacks)
+        get, put = txn.get, txn.put
+        put(_FEED, _u64(fseq + len(plan.uuids)), db=self.meta)
+        if plan.sums:
             agg = self.agg_db
-            for akey, rows in sums.items():
+            for akey, rows in plan.sums.items():
                 raw = get(akey, db=agg)
                 if raw is not None:
                     _merge_rows(rows, cast(bytes, raw))
                 put(akey, _rows_enc([[k[0], k[1], *v] for k, v in rows.items()]), db=agg)
-        for tkey, (ok, bad) in counts.items():
+        for tkey, (ok, bad) in plan.counts.items():
             raw = get(_TCOUNT + tkey, db=self.meta)
             if raw is not None:
                 ok += int.from_bytes(raw[:8], "big")
