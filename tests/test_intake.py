@@ -18,7 +18,7 @@ import pytest
 
 from fiscal_core import samples
 from fiscal_core.api import views
-from fiscal_core.api.intake import Entry, Intake, NewEntry, Outcome
+from fiscal_core.api.intake import Entry, Intake, NewEntry, Outcome, _FinishPlan
 from fiscal_core.api.pipeline import Pipeline, decode_document
 from fiscal_core.drive.archive import verify
 from fiscal_core.ffd import tlv
@@ -274,6 +274,23 @@ def test_finish_writes_batches_with_replays_and_repeats_as_outcome_by_outcome(tm
         assert intake.pending_of("shop") == []
         assert [intake.by_fd("shop", 10 + k) for k in range(8)] == [[a.uuid] for a in acc]
         assert intake.finished_counts("shop") == (8, 0)
+
+
+def test_finish_plan_packs_each_outcome_as_replace_would_for_every_feed_number_width() -> None:
+    """The plan packs an outcome once, before the write lock, up to its last element (``feed_seq``); the row
+    written is that plus the feed number drawn inside the lock. It must be the very bytes of the outcome with
+    that feed number, whatever the number's msgpack width and whatever ``feed_seq`` the outcome came with."""
+    entry = Entry("shop", "shop", "E", "sell", 5, "01.06.2026 10:00:00", "", b"", False, b"", 100.0, 5, sums=(40000, 0))
+    pack = msgspec.msgpack.Encoder().encode
+    read = msgspec.msgpack.Decoder(Outcome).decode
+    for came_with in (0, 1, 300, 2**40):
+        out = Outcome("done", 100.5, "R1", "9999078900000001", "0000000001012345", 7, 2**32 - 1, 3, 2,
+                      "2026-06-01T10:00:00", 40000, 1, feed_seq=came_with)  # fmt: skip
+        plan = _FinishPlan([(b"u" * 16, entry, out)], None)
+        for n in (1, 127, 128, 255, 256, 65_535, 65_536, 2**32 - 1, 2**32, 2**63 - 1):
+            row = plan.values[0] + pack(n)
+            assert row == pack(msgspec.structs.replace(out, feed_seq=n))
+            assert read(row) == msgspec.structs.replace(out, feed_seq=n)
 
 
 def run_pipeline(root: pathlib.Path, intake: Intake, **kw: Any) -> Pipeline:
