@@ -24,7 +24,9 @@ all arrive together, a burst the loop then works through.
 to core 0 and does only HTTP, validation and the durable journal; the fiscal-only workers are pinned to core 1,
 beside wrk, and fiscalize what it journals. The report then adds the fiscal workers' CPU per request (from
 /proc). ``pending_after_peak`` (either layout): receipts journaled but not yet fiscalized when the peak ended.
-Needs wrk (Debian: ``apt-get install wrk``).
+``vm_probe_us``: a fixed unit of interpreter work timed on core 0 before and after the runs
+(``server_cpu.vm_probe``): this VM's speed swings by up to ×2 within minutes, so compare figures taken at
+similar probes. Needs wrk (Debian: ``apt-get install wrk``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from server_cpu import (
     scrape_queue,
     scrape_stages,
     stage_quantiles,
+    vm_probe,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -152,6 +155,7 @@ def main() -> None:
         path = f"/possystem/{args.version}/sandbox-{args.version}/sell"
         if args.fiscal_workers:
             fiscal_pids = pin_fiscal_workers(tmp / "server.log", args.fiscal_workers)
+        probe_before = vm_probe(body.read_bytes())
         wrk(args.port, token, body, path, 16, 2)  # warm-up
         cpu0 = scrape(args.port)
         fiscal0 = sum(process_cpu(pid) for pid in fiscal_pids)
@@ -174,6 +178,7 @@ def main() -> None:
         stages0 = scrape_stages(args.port)
         paced = wrk(args.port, token, body, path, conns, args.duration, delay, args.arrivals)
         paced_stages = stage_quantiles(stages0, scrape_stages(args.port))
+        probes = [probe_before, vm_probe(body.read_bytes())]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -196,6 +201,7 @@ def main() -> None:
         "paced_p99_ms": paced["p99_us"] / 1000,
         "paced_non2xx": paced["non2xx"],
         "paced_stages_p50_p99_ms": paced_stages,
+        "vm_probe_us": probes,
     }
     if args.json:
         print(json.dumps(result))

@@ -6,6 +6,10 @@ CPU per request (or receipt) for each thread — the event loop (``MainThread``)
 pipeline — so a figure comes with where its core went, without a profiler; ``api_wrk.py`` also reports the p50 and
 p99 of each stage of a request (validate, queued, commit, answer) over the paced run. For the tiered layout
 (``serve --fiscal-workers``) they pin the fiscal-only workers to core 1 and read those processes' CPU from /proc.
+
+:func:`vm_probe` times a fixed piece of interpreter work on the server's core, so that each figure carries the
+speed of the minutes it was measured in: this VM's speed swings by up to ×2 within minutes (bench/RESULTS.md,
+sessions 15–16), and a figure is only comparable with one taken at the same probe.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import http.client
 import os
 import pathlib
 import re
+import subprocess
+import sys
 import time
 
 from fiscal_core.api.metrics import STAGE_BUCKETS, quantile
@@ -27,6 +33,7 @@ __all__ = [
     "scrape_queue",
     "scrape_stages",
     "stage_quantiles",
+    "vm_probe",
 ]
 
 
@@ -118,3 +125,39 @@ def process_cpu(pid: int) -> float:
     """User + system CPU seconds of a process so far (all its threads)."""
     fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_PROBE = """
+import json, sys, time
+import msgspec
+body = sys.stdin.buffer.read()
+dec = msgspec.json.Decoder()
+def work():
+    obj = dec.decode(body)
+    n = 0
+    for item in obj["receipt"]["items"]:
+        for k, v in item.items():
+            n += len(k) + (len(v) if type(v) is str else 1)
+    return json.dumps(obj, ensure_ascii=False).encode(), n
+for _ in range(300):
+    work()
+best = 1e9
+for _ in range(5):
+    t = time.thread_time()
+    for _ in range(1000):
+        work()
+    best = min(best, time.thread_time() - t)
+print(best * 1000)
+"""
+
+
+def vm_probe(body: bytes, core: int = 0) -> float:
+    """Microseconds of one fixed unit of interpreter work (decode ``body`` with msgspec, walk its items,
+    re-encode it with ``json``) on ``core``: the best of five runs of 1,000 units, in a fresh process. Lower is a
+    faster minute. The unit depends on the body, so compare probes of one script only (``api_wrk.py``'s 2-item
+    body read 19.1–19.8 µs in most minutes of session 16 and 34.2 in a slow one). It catches only part of the
+    swings: runs at the same probe still ranged 12,700–16,400 req/s."""
+    out = subprocess.run(
+        ["taskset", "-c", str(core), sys.executable, "-c", _PROBE], input=body, capture_output=True, check=True
+    )
+    return round(float(out.stdout), 2)
