@@ -11,8 +11,9 @@ keep-alive connections and follows the change feed until every receipt is ``done
 - accepted → done latency p50/p99 (server timestamps ``accepted_at`` → ``finished_at`` from the feed);
 - the server's CPU per receipt by thread (event loop, journal writer, pipeline; from /metrics);
 ``--rate R`` paces the push at R receipts/s (e.g. 70 % of the measured peak) for the latency figure.
-``vm_probe_us``: a fixed unit of interpreter work timed on core 0 before and after the run
-(``server_cpu.vm_probe``): this VM's speed swings by up to ×2, so compare figures taken at similar probes.
+``vm_probe``: the speed of the minutes on core 0 before and after the run (``server_cpu.vm_probe``: interpreter
+work and a random walk through memory): this VM's speed swings by up to ×2, so compare figures taken at similar
+probes.
 ``--fiscal-workers N``: the tiered layout (``serve --workers 1 --fiscal-workers N``), the API worker alone on
 core 0 and the fiscal-only workers on core 1 beside this client; their CPU per receipt comes from /proc.
 """
@@ -112,7 +113,7 @@ def main() -> None:
         probe_body = json.dumps(receipt(random.Random(0), "probe", args.items), ensure_ascii=False).encode()
         before = vm_probe(probe_body)
         result = run(args)
-        result["vm_probe_us"] = [before, vm_probe(probe_body)]  # the minutes' speed, before and after the run
+        result["vm_probe"] = [before, vm_probe(probe_body)]  # the minutes' speed, before and after the run
         if fiscal_pids:
             spent = sum(process_cpu(pid) for pid in fiscal_pids) - fiscal0
             result["cpu_us_per_receipt"]["fiscal-workers"] = round(spent / max(result["accepted"], 1) * 1e6, 1)

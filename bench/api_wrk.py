@@ -24,9 +24,9 @@ all arrive together, a burst the loop then works through.
 to core 0 and does only HTTP, validation and the durable journal; the fiscal-only workers are pinned to core 1,
 beside wrk, and fiscalize what it journals. The report then adds the fiscal workers' CPU per request (from
 /proc). ``pending_after_peak`` (either layout): receipts journaled but not yet fiscalized when the peak ended.
-``vm_probe_us``: a fixed unit of interpreter work timed on core 0 before and after the runs
-(``server_cpu.vm_probe``): this VM's speed swings by up to ×2 within minutes, so compare figures taken at
-similar probes. Needs wrk (Debian: ``apt-get install wrk``).
+``vm_probe``: the speed of the minutes on core 0 before and after the runs (``server_cpu.vm_probe``: interpreter
+work and a random walk through memory): this VM's speed swings by up to ×2 within minutes, so compare figures
+taken at similar probes. Needs wrk (Debian: ``apt-get install wrk``).
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def main() -> None:
         "paced_p99_ms": paced["p99_us"] / 1000,
         "paced_non2xx": paced["non2xx"],
         "paced_stages_p50_p99_ms": paced_stages,
-        "vm_probe_us": probes,
+        "vm_probe": probes,
     }
     if args.json:
         print(json.dumps(result))

@@ -7,9 +7,9 @@ pipeline — so a figure comes with where its core went, without a profiler; ``a
 p99 of each stage of a request (validate, queued, commit, answer) over the paced run. For the tiered layout
 (``serve --fiscal-workers``) they pin the fiscal-only workers to core 1 and read those processes' CPU from /proc.
 
-:func:`vm_probe` times a fixed piece of interpreter work on the server's core, so that each figure carries the
-speed of the minutes it was measured in: this VM's speed swings by up to ×2 within minutes (bench/RESULTS.md,
-sessions 15–16), and a figure is only comparable with one taken at the same probe.
+:func:`vm_probe` times fixed interpreter work and a random walk through memory on the server's core, so that each
+figure carries the speed of the minutes it was measured in: this VM's speed swings by up to ×2 within minutes
+(bench/RESULTS.md, sessions 15–16), and a figure is only comparable with one taken at a similar probe.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def process_cpu(pid: int) -> float:
 
 
 _PROBE = """
-import json, sys, time
+import array, json, random, sys, time
 import msgspec
 body = sys.stdin.buffer.read()
 dec = msgspec.json.Decoder()
@@ -141,23 +141,44 @@ def work():
     return json.dumps(obj, ensure_ascii=False).encode(), n
 for _ in range(300):
     work()
-best = 1e9
+cpu = 1e9
 for _ in range(5):
     t = time.thread_time()
     for _ in range(1000):
         work()
-    best = min(best, time.thread_time() - t)
-print(best * 1000)
+    cpu = min(cpu, time.thread_time() - t)
+# One random cycle through 2 Mi slots (8 MiB, past the core's caches): each step waits for memory.
+n = 1 << 21
+order = list(range(n))
+random.Random(1).shuffle(order)
+nxt = array.array("I", bytes(4 * n))
+for a, b in zip(order, order[1:] + order[:1]):
+    nxt[a] = b
+mem = 1e9
+for _ in range(3):
+    j = 0
+    t = time.thread_time()
+    for _ in range(500_000):
+        j = nxt[j]
+    mem = min(mem, time.thread_time() - t)
+print(cpu * 1000, mem / 500_000 * 1e9)
 """
 
 
-def vm_probe(body: bytes, core: int = 0) -> float:
-    """Microseconds of one fixed unit of interpreter work (decode ``body`` with msgspec, walk its items,
-    re-encode it with ``json``) on ``core``: the best of five runs of 1,000 units, in a fresh process. Lower is a
-    faster minute. The unit depends on the body, so compare probes of one script only (``api_wrk.py``'s 2-item
-    body read 19.1–19.8 µs in most minutes of session 16 and 34.2 in a slow one). It catches only part of the
-    swings: runs at the same probe still ranged 12,700–16,400 req/s."""
+def vm_probe(body: bytes, core: int = 0) -> dict[str, float]:
+    """The speed of the minutes a figure is taken in, on ``core`` (a fresh process, ~1.5 s):
+    ``cpu_us``: one fixed unit of interpreter work (decode ``body`` with msgspec, walk its items, re-encode it with
+    ``json``), the best of five runs of 1,000; ``mem_ns``: one step of a random walk through 8 MiB, the best of
+    three runs of 500,000 (the interpreter's own share of a step, ~72 ns, included). Lower is faster. The CPU
+    unit depends on the body, so compare ``cpu_us`` of one script only.
+
+    This VM's speed swings by up to ×2 within minutes (bench/RESULTS.md, sessions 15–16). The server's work is
+    cache-cold, and in session 16 its rate followed the memory walk more than the interpreter unit (a 16 MiB walk
+    read 179–241 ns in minutes of 11,400–7,800 req/s, while ``cpu_us`` stayed at ~19 µs through most slow
+    minutes). ``mem_ns`` itself moved from 83 to 267 ns within one minute: a probe before and after a run
+    brackets the run's minutes, it does not measure them."""
     out = subprocess.run(
         ["taskset", "-c", str(core), sys.executable, "-c", _PROBE], input=body, capture_output=True, check=True
     )
-    return round(float(out.stdout), 2)
+    cpu, mem = (float(x) for x in out.stdout.split())
+    return {"cpu_us": round(cpu, 2), "mem_ns": round(mem, 1)}
