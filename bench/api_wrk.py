@@ -57,7 +57,7 @@ from server_cpu import (
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BODIES = {
+BODIES: dict[str, dict[str, Any]] = {
     "v4": {
         "external_id": "@@ID@@",
         "timestamp": "01.06.2026 13:45:00",
