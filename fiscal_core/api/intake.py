@@ -331,21 +331,17 @@ class _FinishPlan:
         self.callback_due = callback_due
         self.uuids = uuids = [uuid for uuid, _, _ in done]
         self.distinct = len(set(uuids)) == len(uuids)
-        self.values: list[bytes] = []
-        self.feed_keys: list[bytes] = []  #: tenant\0, the feed number follows
-        self.pending_keys: list[bytes] = []
-        self.callback_keys: list[bytes] = []
-        self.fd_rows: list[tuple[bytes, bytes]] = []
-        self.sums: dict[bytes, dict[tuple[int, int], list[int]]] = {}
-        self.counts: dict[bytes, list[int]] = {}  #: tenant\0 -> [done, fail]
+        values: list[bytes] = []
+        feed_keys: list[bytes] = []  # tenant\0, the feed number follows
+        pending_keys: list[bytes] = []
+        callback_keys: list[bytes] = []
+        fd_rows: list[tuple[bytes, bytes]] = []
+        sums: dict[bytes, dict[tuple[int, int], list[int]]] = {}
+        counts: dict[bytes, list[int]] = {}  # tenant\0 -> [done, fail]
+        self.values, self.feed_keys = values, feed_keys
+        self.pending_keys, self.callback_keys = pending_keys, callback_keys
+        self.fd_rows, self.sums, self.counts = fd_rows, sums, counts
         enc = _entry_enc.encode
-        values, feed_keys, pending_keys, callback_keys = (
-            self.values,
-            self.feed_keys,
-            self.pending_keys,
-            self.callback_keys,
-        )
-        fd_rows, sums, counts = self.fd_rows, self.sums, self.counts
         # The keys' group and tenant parts, and the last agg key with what it was built from, per batch: a batch
         # is mostly one tenant, one group, a few registers and one day.
         gkeys: dict[str, bytes] = {}
@@ -621,8 +617,9 @@ class Intake:
         # A batch of distinct uuids none of which has an outcome yet (one C call tells) is written with one call
         # per database; otherwise outcome by outcome, each put refusing to overwrite one already there (a replay),
         # and the rest of the plan is rebuilt from the outcomes that went in.
-        if plan.distinct and not txn.cursor(db=self.results).getmulti(uuids):
-            txn.cursor(db=self.results).putmulti([(uuids[i], plan.values[i] + int_enc(fseq + 1 + i)) for i in range(n)])
+        cursor = txn.cursor(db=self.results)
+        if plan.distinct and not cursor.getmulti(uuids):
+            cursor.putmulti([(uuids[i], plan.values[i] + int_enc(fseq + 1 + i)) for i in range(n)])
             seqs = list(range(fseq + 1, fseq + 1 + n))
         else:
             put, results = txn.put, self.results
