@@ -271,3 +271,38 @@ def test_the_selector_reads_large_bodies_with_scan_and_answers_as_the_spec(monke
         assert outcome(selector.validate, data, args) == outcome(selector.validate_spec, data, args), data
     assert read == [n for n in sizes if n >= selector.SCAN_FROM]
     assert 0 < len(read) < len(sizes)
+
+
+def _item_body(unit: str, method: str, vat: str) -> bytes:
+    item = {"name": "Товар", "price": 1, "quantity": 1, "sum": 1, "vat": {"type": vat}, "payment_method": method,
+            "measurement_unit": unit}  # fmt: skip
+    return json.dumps({"receipt": {"items": [item]}}, ensure_ascii=False).encode()
+
+
+def test_repeated_short_item_texts_are_read_as_one_object(fast: Any) -> None:
+    """A payment method, VAT type or unit seen before comes back as the same str (decoded and hashed once)."""
+    first = fast.scan(_item_body("шт", "full_payment", "vat20"))["receipt"]["items"][0]
+    again = fast.scan(_item_body("шт", "full_payment", "vat20"))["receipt"]["items"][0]
+    assert (first[9], first[5], first[4][0]) == ("шт", "full_payment", "vat20")
+    assert again[9] is first[9] and again[5] is first[5] and again[4][0] is first[4][0]
+    long_unit = "Упаковка по 10 штук"  # 36 bytes of UTF-8: above the cache's limit, decoded each time
+    a = fast.scan(_item_body(long_unit, "full_payment", "vat20"))["receipt"]["items"][0][9]
+    b = fast.scan(_item_body(long_unit, "full_payment", "vat20"))["receipt"]["items"][0][9]
+    assert a == b == long_unit and a is not b
+
+
+def test_short_item_texts_that_share_a_slot_are_each_read_as_written(fast: Any) -> None:
+    """Thousands of distinct short units (more than the cache has slots, so texts collide and replace each
+    other), read in a shuffled order twice: every one exactly as the decoder reads it, bad UTF-8 still refused."""
+    rng = random.Random(17)
+    alphabet = "abcxyzABC019 .-шткгмлупЁё²“"
+    units = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14))) for _ in range(6000)})
+    units += ["", "a" * 24, "a" * 25, "ш" * 12, "ш" * 13]
+    bodies = [(u, _item_body(u, "full_payment", "vat20")) for u in units]
+    for _ in range(2):
+        rng.shuffle(bodies)
+        for unit, data in bodies:
+            assert fast.scan(data)["receipt"]["items"][0][9] == unit, unit
+    bad = _item_body("шт", "full_payment", "vat20").replace("шт".encode(), b"\xd1\xd1")
+    assert fast.scan(bad) is None
+    assert fast.scan(_item_body("шт", "full_payment", "vat20"))["receipt"]["items"][0][9] == "шт"

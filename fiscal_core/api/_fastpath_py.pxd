@@ -58,6 +58,17 @@ cdef Py_ssize_t _scalar_end(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) 
 @cython.locals(c=cython.uchar, j=Py_ssize_t, v=cython.longlong, negative=bint)
 cdef object _scalar(const unsigned char* s, Py_ssize_t i, Py_ssize_t e)
 
+cdef Py_ssize_t _SHORT_TEXT, _TEXT_SLOTS
+cdef list _texts
+
+@cython.locals(h=cython.ulonglong, j=Py_ssize_t, slot=tuple, word=bytes, found=str, text=str)
+cdef str _short_text(const unsigned char* s, Py_ssize_t i, Py_ssize_t e)
+
+@cython.locals(j=Py_ssize_t)
+cdef inline bint _same_text(const unsigned char* s, Py_ssize_t i, const unsigned char* word, Py_ssize_t m) noexcept
+
+cdef object _short_scalar(const unsigned char* s, Py_ssize_t i, Py_ssize_t e)
+
 @cython.locals(c=cython.uchar, j=Py_ssize_t, w=cython.longlong, v=cython.longlong, negative=bint)
 cdef long long _amount(const unsigned char* s, Py_ssize_t i, Py_ssize_t e, int decimals) except -2
 

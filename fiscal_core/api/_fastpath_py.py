@@ -551,6 +551,50 @@ def _scalar(s: bytes, i: int, e: int) -> Any:
     return -v if negative else v
 
 
+#: Short texts of an item that repeat from item to item and receipt to receipt (payment method and object, VAT
+#: type, unit): each is decoded once and then served from here by the hash of its bytes, as the same str object,
+#: its hash already computed for the table lookups that follow. Direct-mapped: a slot keeps the last text that
+#: hashed to it, so the table never grows and a text that does not repeat costs one slot write.
+_SHORT_TEXT = 24
+_TEXT_SLOTS = 1024
+_texts: list[Any] = [None] * _TEXT_SLOTS
+
+
+def _short_text(s: bytes, i: int, e: int) -> str:
+    """``s[i:e].decode("utf-8")`` (the bytes inside a string token), the same str object each time for a short
+    text seen before (see _texts). Raises UnicodeDecodeError as the decode does."""
+    if e - i > _SHORT_TEXT:
+        return s[i:e].decode("utf-8")
+    h = e - i
+    for j in range(i, e):
+        h = (h * 31 + s[j]) & 0xFFFFFF
+    h &= _TEXT_SLOTS - 1
+    slot = _texts[h]
+    if slot is not None:
+        word = slot[0]
+        if len(word) == e - i and _same_text(s, i, word, e - i):
+            found: str = slot[1]
+            return found
+    text = s[i:e].decode("utf-8")
+    _texts[h] = (s[i:e], text)
+    return text
+
+
+def _same_text(s: bytes, i: int, word: bytes, m: int) -> bool:
+    """``s[i:i + m] == word`` for a ``word`` of ``m`` bytes (any bytes: unlike :func:`_same`'s, compared unsigned)."""
+    for j in range(m):  # noqa: SIM110 - a loop the compiled copy runs in C
+        if s[i + j] != word[j]:
+            return False
+    return True
+
+
+def _short_scalar(s: bytes, i: int, e: int) -> Any:
+    """:func:`_scalar`, a string through :func:`_short_text`: for the item fields whose values repeat."""
+    if s[i] == 34:
+        return _short_text(s, i + 1, e - 1)
+    return _scalar(s, i, e)
+
+
 def _amount(s: bytes, i: int, e: int, decimals: int) -> int:
     """:func:`_kopecks` (``decimals`` 2) or :func:`_thousandths` (3) of the token ``s[i:e]``, read in place; -3
     for a string with bytes above 0x7F (not decoded here, so not checked as UTF-8: :func:`scan` declines it)."""
@@ -726,7 +770,7 @@ def _vat(s: bytes, i: int, n: int, out: list[Any]) -> int:
             if e < 0:
                 return -1
             if k == 0:
-                kind = _scalar(s, i, e)
+                kind = _short_scalar(s, i, e)
             elif not _same(s, i, e, b"null"):
                 given = _amount(s, i, e, 2)
                 if given == -3:
@@ -825,15 +869,15 @@ def _item(s: bytes, i: int, n: int, rows: list[Any], vats: list[Any]) -> int:
                     elif k == 0:
                         name = _scalar(s, i, e)
                     elif k == 5:
-                        method = _scalar(s, i, e)
+                        method = _short_scalar(s, i, e)
                     elif k == 6:
-                        subject = _scalar(s, i, e)
+                        subject = _short_scalar(s, i, e)
                     elif k == 7:
                         measure = _scalar(s, i, e)
                     elif k == 8:
                         wholesale = _scalar(s, i, e)
                     elif k == 9:
-                        unit = _scalar(s, i, e)
+                        unit = _short_scalar(s, i, e)
                     elif k == 10:
                         nomenclature = _scalar(s, i, e)
                     elif k == 11:
