@@ -480,6 +480,33 @@ def test_body_over_limit_by_content_length_is_413_before_reading_it() -> None:
     assert [r.path for r in calls] == ["/fits"]
 
 
+def test_a_body_in_many_reads_is_joined_and_each_request_counts_its_own_size() -> None:
+    """Bodies arriving over many reads, one after the other on a connection: each joined in order, and the size
+    limit applied to each request's body alone (1,800 bytes in all pass a 1,000-byte limit as two of 900)."""
+    parts = [bytes([65 + k]) * 100 for k in range(9)]
+
+    async def main() -> None:
+        async with serving(echo, limits=Limits(max_body_bytes=1000)) as (_, port):
+            c = await Client.open(port)
+            for _ in range(2):
+                c.send(get("/c", "Content-Length: 900", method="POST"))
+                for part in parts:
+                    await asyncio.sleep(0.005)
+                    c.send(part)
+                (r,) = await c.read()
+                assert r.status == 200 and json.loads(r.body)["body"] == b"".join(parts).decode()
+            c.send(get("/c", "Transfer-Encoding: chunked", method="POST"))
+            for part in [*parts, parts[0], parts[1]]:
+                await asyncio.sleep(0.005)
+                c.send(b"64\r\n" + part + b"\r\n")
+            (r,) = await c.read()
+            assert r.status == 413
+            await c.closed()
+            await c.close()
+
+    run(main())
+
+
 def test_chunked_body_over_limit_is_413() -> None:
     async def main() -> None:
         async with serving(echo, limits=Limits(max_body_bytes=100)) as (_, port):

@@ -410,6 +410,7 @@ _FRESH, _WRITE, _LINGER = 3, 4, 5
 class _Connection(asyncio.Protocol):
     __slots__ = (
         "_body",
+        "_body_size",
         "_closed",
         "_deadline",
         "_deadline_kind",
@@ -457,7 +458,8 @@ class _Connection(asyncio.Protocol):
         self._phase = _IDLE
         self._url = b""
         self._headers: dict[str, str] = {}
-        self._body: bytes | bytearray = b""
+        self._body: bytes | list[bytes] = b""  #: one read's bytes, or the chunks of several (see on_body)
+        self._body_size = 0
         self._http_version = "1.1"
         self._head_bytes = 0
         self._head_raw = 0
@@ -609,15 +611,17 @@ class _Connection(asyncio.Protocol):
             self._emit(_CONTINUE)
 
     def on_body(self, chunk: bytes) -> None:
+        # A body in several reads is kept as its chunks and joined once when it is complete: one copy of a bulk
+        # request's megabytes, where growing a bytearray and converting it to bytes made two more.
         body = self._body
         if body:
-            if type(body) is bytes:
-                body = self._body = bytearray(body)
-            body += chunk
-            size = len(body)
+            if isinstance(body, bytes):
+                body = self._body = [body]
+            body.append(chunk)
+            size = self._body_size = self._body_size + len(chunk)
         else:
             self._body = chunk
-            size = len(chunk)
+            size = self._body_size = len(chunk)
         if size > self._max_body:
             raise _Reject(413, "payload_too_large", f"request body is over {self._max_body} bytes")
 
@@ -640,7 +644,7 @@ class _Connection(asyncio.Protocol):
             path,
             query,
             headers,
-            body if type(body) is bytes else bytes(body),
+            body if isinstance(body, bytes) else b"".join(body),
             keep_alive,
             self._remote,
             self._http_version,
