@@ -14,6 +14,7 @@ document (Decimal quantities compared by their text), msgpack, hash and envelope
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -22,7 +23,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from test_api_validate import FFD, FULL_CODE, INN, b64, sell
+from test_api_validate import FFD, FULL_CODE, INN, b64, item, sell
 from test_api_validate_twins import mutate
 
 from fiscal_core import _impl
@@ -430,3 +431,48 @@ def test_the_vat_share_on_c_integers_is_the_rates_own_rounding() -> None:
     for code, (num, base) in shares.items():
         rate = VatRate(code)
         assert [_fastpath_py._vat_in(g, num, base) for g in amounts] == [rate.vat_included(g) for g in amounts]
+
+
+GS1M_CODES = [
+    FULL_CODE,
+    "\xe8" + FULL_CODE[1:],  # byte 232 taken for FNC1 and dropped: what is left does not start with 01
+    FULL_CODE[:31],  # GTIN and serial only
+    "]d2" + FULL_CODE,  # a scanner's symbology identifier
+    "\x1d" + FULL_CODE,  # a leading FNC1 sent as GS
+    FULL_CODE.replace("\x1d", ""),  # separators dropped: the serial's end guessed from 91
+    "0104650117240408215NNm8ZT93AbCd",  # tobacco's 7-character serial then 93
+    "0104650117240408215NNm8ZTRG6;0I" + "X" * 200,  # longer than 1305 allows
+    "01046501172404X8215NNm8ZTRG6;0I",  # GTIN not all digits
+    "0204650117240408215NNm8ZTRG6;0I",  # not 01 first
+    "01046501172404082",  # too short
+]
+
+
+def _gs1m_values() -> list[Any]:
+    values: list[Any] = [base64.b64encode(code.encode("latin-1")).decode() for code in GS1M_CODES]
+    values.append("\u00e8" + b64(FULL_CODE))  # FNC1 as a character before the base64: not base64
+    values.append(base64.b64encode(b"\xe8" + FULL_CODE.encode()).decode())  # FNC1 as byte 232, then the code
+    values.append(base64.b64encode("код".encode()).decode())  # base64 of text that is not ASCII
+    values += [b64(FULL_CODE)[:-1], b64(FULL_CODE) + "!", b64(FULL_CODE).rstrip("="), "", " ", 5, None]
+    return values
+
+
+def test_marked_goods_of_every_gs1m_form_get_the_specs_answer(fast: Any) -> None:
+    """The gs1m code read without the spec's stand-in item (the common marked good) against the spec: every
+    form of code with and without a processing mode, a planned status, another code beside it, a quantity
+    other than one. Each valid form must take the fast path, everything else may go to the spec."""
+    taken = 0
+    for value in _gs1m_values():
+        for mode in (None, "0", "1", 0):
+            for extra in ({}, {"planned_status": 2}, {"quantity": 2, "sum": 200}, {"quantity": 0.5, "sum": 50}):
+                for other in ({}, {"ean13": "4600000000017"}, {"unknown": "x"}):
+                    it = item(5, mark_code={"gs1m": value, **other}, **extra)
+                    if mode is not None:
+                        it["mark_processing_mode"] = mode
+                    data = json.dumps(sell(5, items=[it, item(5)]), default=str).encode()
+                    took = check(fast, data, 5, "sell")
+                    taken += took
+                    plain = mode in (None, "0") and not extra and "ean13" not in other
+                    if plain and spec_outcome(data, 5, "sell", None) is not None:
+                        assert took, data  # the common marked good must not fall back to the spec
+    assert taken >= 6 * 2 * 2, taken

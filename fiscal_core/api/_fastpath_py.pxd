@@ -105,6 +105,12 @@ cdef object _quantity(long long q)
 
 cdef dict _QUANTITIES
 
+@cython.locals(mark=object, given=dict, key=object, value=object, stand_in=object, run=object, extra=dict)
+cdef object _marking(object mark_in, object mode_in, object status_in, object quantity)
+
+@cython.locals(raw=bytes, full=str, code=object, extra=dict, size=Py_ssize_t)
+cdef object _gs1m(str value, bint mode, object quantity)
+
 @cython.locals(ch=Py_UCS4, c=Py_UCS4)
 cdef bint _cp866(str s) except -1
 

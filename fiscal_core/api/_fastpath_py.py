@@ -24,7 +24,9 @@ Rules
   spec decides. Keys no Struct knows are ignored, as the spec's decoder ignores them. Duplicate keys: the last
   wins in both decoders.
 - Marking (v5 ``mark_code``, ``mark_processing_mode``, ``planned_status``) goes through the spec's own
-  ``_item_marking`` on a stand-in item: the same code, the same full codes for the marking check.
+  ``_item_marking`` on a stand-in item: the same code, the same full codes for the marking check. The common
+  marked good (a ``gs1m`` code alone, processing mode "0" or none, no planned status) takes the same steps
+  without the stand-in (:func:`_gs1m`, with the spec's ``_code_data`` and ``_gs1_product``).
 - Each check is the spec's rule on its success side only (same limits, same tables, same helpers imported from
   the spec module); the spec's docstring is the reference for what the rules mean. The spec's three warnings
   are made here the same way, in the same order: CP866 substitution in the texts it reads, a ``total`` rounded
@@ -38,6 +40,7 @@ Rules
 
 from __future__ import annotations
 
+import binascii
 import functools
 from decimal import Decimal
 from types import ModuleType
@@ -48,7 +51,7 @@ import msgspec
 from fiscal_core.api import _validate_py as _spec
 from fiscal_core.api import atol
 from fiscal_core.ffd.enums import TaxSystem, VatRate
-from fiscal_core.ffd.receipt import Item, Payments, Receipt, VatSum
+from fiscal_core.ffd.receipt import Item, MarkingCode, Payments, Receipt, VatSum
 
 __all__ = ["bind", "decode", "validate_decoded", "validate_fast"]
 
@@ -155,6 +158,12 @@ _MARK_FIELDS = tuple(atol.MarkCode.__struct_fields__)
 _MARK_KEYS = _keys(_MARK_FIELDS)
 _item_marking = _spec._item_marking
 _Run = _spec._Run
+_code_data = _spec._code_data
+_gs1_product = _spec._gs1_product
+#: ``base64.b64decode(value, validate=True)`` without its Python frame: the same strict decoding of an ASCII str
+#: (a str that is not ASCII is a ValueError in both).
+_a2b_base64 = binascii.a2b_base64
+_GS1M = atol.MARK_CODE_TAGS["gs1m"]
 
 _Validated: Any = _spec.Validated
 _FieldWarning: Any = _spec.FieldWarning
@@ -167,10 +176,15 @@ _SHARES: dict[int, tuple[int, int]] = {int(r): r.included_fraction for r in VatR
 
 
 def bind(spec: ModuleType) -> None:
-    """Answer with ``spec``'s :class:`Validated` and warnings (the compiled spec defines its own classes)."""
-    global _Validated, _FieldWarning
+    """Answer with ``spec``'s :class:`Validated` and warnings (the compiled spec defines its own classes), and
+    run its helpers: the compiled spec's when it is the one selected."""
+    global _Validated, _FieldWarning, _item_marking, _Run, _code_data, _gs1_product
     _Validated = spec.Validated
     _FieldWarning = spec.FieldWarning
+    _item_marking = spec._item_marking
+    _Run = spec._Run
+    _code_data = spec._code_data
+    _gs1_product = spec._gs1_product
 
 
 def _child(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -307,6 +321,10 @@ def _marking(
                 if type(value) is not str:
                     return None
                 given[key] = value
+        if len(given) == 1 and status_in is None and (mode_in is None or mode_in == "0"):
+            value = given.get("gs1m")
+            if value is not None:
+                return _gs1m(value, mode_in is not None, quantity)
         mark = atol.MarkCode(**given)
     if (mode_in is not None and type(mode_in) is not str) or (status_in is not None and type(status_in) is not int):
         return None
@@ -319,6 +337,33 @@ def _marking(
     size, full = _item_marking(run, stand_in, "", quantity, extra)
     if run.issues or run.warnings:
         return None
+    return size, full, extra
+
+
+def _gs1m(value: str, mode: bool, quantity: Any) -> tuple[int, Any, dict[str, Any]] | None:
+    """:func:`_marking` of the common marked good: a ``gs1m`` code alone, ``mark_processing_mode`` "0" (``mode``)
+    or absent, no planned status. The spec's own steps for it (``_mark``'s gs1m branch, ``_item_marking``'s sizes
+    and quantity rule), without the stand-in item and the run the general case goes through: a marketplace's
+    receipt marks most of its items."""
+    try:
+        raw = _a2b_base64(value, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    if raw[:1] == b"\xe8":  # FNC1 as byte 232
+        raw = raw[1:]
+    if not raw.isascii():
+        return None
+    full = _code_data(raw.decode("ascii"))
+    if not full:
+        return None
+    code = _gs1_product(full)
+    if code is None or quantity != 1:
+        return None
+    extra: dict[str, Any] = {"marking": MarkingCode(kind=_GS1M, code=code)}
+    size = 4 + 4 + len(code) + 5  # 1163 {13xx} and the 2106 the marking check adds
+    if mode:
+        extra["marking_mode"] = 0
+        size += 5
     return size, full, extra
 
 
