@@ -90,6 +90,25 @@ REQUESTS = {
 }
 
 
+def marketplace_json(receipt: Receipt, n: int) -> bytes:
+    """``receipt`` as a v5 ``sell`` of a marketplace's kind: every item one marked piece (a gs1m code, mode "0")."""
+    body = msgspec.json.decode(atol_json(receipt, 5, n))
+    total = 0
+    for k, item in enumerate(body["receipt"]["items"]):
+        kopecks = round(item["price"] * 100)
+        full = f"0104601234{k:04d}8721{n:06d}ABCdef9\x1d91EE10\x1d92{'A' * 44}"
+        item.update(quantity=1, sum=item["price"], payment_object=33, measure=0, mark_processing_mode="0",
+                    mark_code={"gs1m": base64.b64encode(full.encode()).decode()})  # fmt: skip
+        total += kopecks
+    body["receipt"]["total"] = _rub(total)
+    body["receipt"]["payments"] = [{"type": 1, "sum": _rub(total)}]
+    return msgspec.json.encode(body)
+
+
+#: Ten marked goods a receipt, v5: a marketplace's receipts (shoes, clothes, perfume and medicine are marked).
+MARKETPLACE = [marketplace_json(r, k) for k, r in enumerate(samples.receipts(BATCH, 10, seed=9, ffd=4))]
+
+
 def _decoded(body: bytes, **kw: Any) -> Any:
     """:func:`validate` with the decoder's reading only (no byte reader)."""
     v = selector._fast(body, kw["version"], kw["operation"], kw["group_inn"], kw["group_ffd"], None, "")
@@ -116,3 +135,25 @@ def bench_validate(benchmark: Any, version: int, items: int, path: str) -> None:
     per_item(benchmark, BATCH, "request")
     benchmark.extra_info["mean_bytes"] = sum(map(len, bodies)) // BATCH
     benchmark.extra_info["fast_path_share"] = round(fast / BATCH, 2) if path != "spec" else 0
+
+
+@pytest.mark.parametrize("path", ["validate", "spec"])
+def bench_validate_marked(benchmark: Any, path: str) -> None:
+    """Ten marked goods a receipt (v5): the marking codes' checks on top of the items'."""
+    check = {"validate": validate, "spec": validate_spec}[path]
+    for body in MARKETPLACE:
+        v = check(body, version=5, operation="sell", group_inn=INN, group_ffd="1.2")
+        assert len(v.mark_codes) == 10
+    benchmark.group = "validate-marked"
+
+    def run() -> None:
+        for body in MARKETPLACE:
+            check(body, version=5, operation="sell", group_inn=INN, group_ffd="1.2")
+
+    benchmark(run)
+    per_item(benchmark, BATCH, "request")
+    benchmark.extra_info["fast_path_share"] = (
+        round(sum(selector._fast(b, 5, "sell", INN, "1.2", None) is not None for b in MARKETPLACE) / BATCH, 2)
+        if path == "validate"
+        else 0
+    )
