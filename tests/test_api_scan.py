@@ -15,7 +15,6 @@ import json
 import random
 from typing import Any
 
-import msgspec
 import pytest
 from test_api_validate import FFD, INN
 from test_api_validate_fastpath import FAST, N, canonical, dumps, receipt
@@ -307,58 +306,3 @@ def test_short_item_texts_that_share_a_slot_are_each_read_as_written(fast: Any) 
     bad = _item_body("шт", "full_payment", "vat20").replace("шт".encode(), b"\xd1\xd1")
     assert fast.scan(bad) is None
     assert fast.scan(_item_body("шт", "full_payment", "vat20"))["receipt"]["items"][0][9] == "шт"
-
-
-def _bulk_bodies(rng: random.Random) -> list[bytes]:
-    """Bulk bodies in the layouts senders use, and in shapes the in-place reader must leave to msgspec."""
-    out = []
-    for k in range(40):
-        elements = []
-        for _ in range(rng.randint(0, 6)):
-            body, _ = receipt(rng, 4 + k % 2)
-            elements.append({**json.loads(json.dumps(body, default=str)), "group_code": "g", "operation": "sell"})
-        bulk = {"receipts": elements}
-        out += [
-            json.dumps(bulk, ensure_ascii=False).encode(),
-            json.dumps(bulk, ensure_ascii=False, indent=2).encode(),
-            json.dumps(bulk, ensure_ascii=False, separators=(" , ", " :\t")).encode() + b"\r\n",
-            json.dumps(bulk).encode(),  # \u escapes: not read in place
-            json.dumps({"receipts": [*elements, 5]}, ensure_ascii=False).encode(),
-            json.dumps({**bulk, "note": "x"}, ensure_ascii=False).encode(),
-            b"\xef\xbb\xbf" + json.dumps(bulk, ensure_ascii=False).encode(),
-        ]
-    return out
-
-
-def _bulk_agrees(data: bytes, limit: int = 10_000) -> bool:
-    """Assert ``scan_bulk`` reads ``data`` as msgspec's decode to one ``receipts`` list does, element by
-    element (or leaves it to msgspec); True when it read it."""
-    spans = selector.scan_bulk(data, limit)
-    if spans is None:
-        return False
-    from fiscal_core.api.bulk import BulkBody
-
-    decoded = msgspec.json.decode(data, type=BulkBody)  # raises: the reader read what msgspec refuses
-    assert [bytes(raw) for raw in decoded.receipts] == [data[start:end] for start, end, _ in spans], data
-    for start, end, read in spans:
-        alone = selector.scan(data[start:end])
-        assert read == alone, data[start:end]
-    return True
-
-
-def test_scan_bulk_reads_exactly_the_bodies_msgspec_decodes_to_one_receipts_list() -> None:
-    if selector.scan_bulk is None:
-        pytest.skip("the twin fast path decodes bulk bodies: scan_bulk is only used compiled")
-    rng = random.Random(19)
-    bodies = _bulk_bodies(rng)
-    read = sum(_bulk_agrees(data) for data in bodies)
-    assert read >= len(bodies) // 3, (read, len(bodies))  # the plain layouts are read in place
-    mutated = 0
-    for data in bodies[::3]:
-        for bad in mutations(rng, data):
-            mutated += _bulk_agrees(bad)
-    assert selector.scan_bulk(b'{"receipts": []}', 10) == []
-    body = json.dumps({"receipts": [{"external_id": str(k)} for k in range(5)]}).encode()
-    assert len(selector.scan_bulk(body, 5)) == 5 and selector.scan_bulk(body, 4) is None  # over the limit
-    assert selector.scan_bulk(b'{"receipts": [{}] } x', 10) is None  # not JSON after the object
-    assert selector.scan_bulk(b'{"receipts": [{}], "receipts": [{}]}', 10) is None  # a key twice

@@ -98,9 +98,6 @@ cdef Py_ssize_t _top(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, dict to
 @cython.locals(n=Py_ssize_t, i=Py_ssize_t, top=dict)
 cpdef object scan(bytes raw)
 
-@cython.locals(n=Py_ssize_t, i=Py_ssize_t, e=Py_ssize_t, out=list, top=dict)
-cpdef object scan_bulk(bytes raw, Py_ssize_t limit)
-
 cdef long long _vat_in(long long gross, long long rate, long long base)
 
 @cython.locals(whole=cython.longlong, frac=cython.longlong)

@@ -53,7 +53,7 @@ from fiscal_core.api import atol
 from fiscal_core.ffd.enums import TaxSystem, VatRate
 from fiscal_core.ffd.receipt import Item, MarkingCode, Payments, Receipt, VatSum
 
-__all__ = ["bind", "decode", "scan", "scan_bulk", "validate_decoded", "validate_fast"]
+__all__ = ["bind", "decode", "validate_decoded", "validate_fast"]
 
 _MAX_KOPECKS = 4_294_967_295
 _MAX_RUB_WHOLE = 42_949_672
@@ -1120,61 +1120,6 @@ def scan(raw: bytes) -> Any:
     if i < 0 or _ws(raw, i, n) != n:
         return None
     return top
-
-
-def scan_bulk(raw: bytes, limit: int) -> Any:
-    """The elements of a bulk body ``{"receipts": [...]}`` read in place, as ``(start, end, reading)`` each:
-    ``raw[start:end]`` is the element's text (what msgspec's ``Raw`` holds) and ``reading`` what :func:`scan`
-    gives for it, or None where scan declines it (the caller decodes the text). None for a body of any other
-    shape (another key, a BOM, an element that is not an object, text the reader does not check, more than
-    ``limit`` elements): the caller then decodes the whole body, and msgspec words its errors. Every byte of a
-    body it reads is checked as JSON, so it reads exactly the bodies msgspec decodes to one ``receipts`` list."""
-    n = len(raw)
-    i = _ws(raw, 0, n)
-    if i >= n or raw[i] != 123:
-        return None
-    i = _ws(raw, i + 1, n)
-    if i + 10 > n or not _same(raw, i, i + 10, b'"receipts"'):
-        return None
-    i = _ws(raw, i + 10, n)
-    if i >= n or raw[i] != 58:
-        return None
-    i = _ws(raw, i + 1, n)
-    if i >= n or raw[i] != 91:
-        return None
-    i = _ws(raw, i + 1, n)
-    out: list[Any] = []
-    if i < n and raw[i] == 93:
-        i += 1
-    else:
-        while True:
-            if i >= n or raw[i] != 123 or len(out) >= limit:
-                return None
-            top: dict[str, Any] = {}
-            try:
-                e = _top(raw, i, n, top)
-            except (UnicodeDecodeError, OverflowError, IndexError):  # as scan(): declined, never a guess
-                e = -1
-            if e < 0:
-                e = _skip(raw, i, n, 1)
-                if e < 0:
-                    return None
-                out.append((i, e, None))
-            else:
-                out.append((i, e, top))
-            i = _ws(raw, e, n)
-            if i >= n:
-                return None
-            if raw[i] == 93:
-                i += 1
-                break
-            if raw[i] != 44:
-                return None
-            i = _ws(raw, i + 1, n)
-    i = _ws(raw, i, n)
-    if i >= n or raw[i] != 125 or _ws(raw, i + 1, n) != n:
-        return None
-    return out
 
 
 def decode(raw: bytes | memoryview) -> Any:

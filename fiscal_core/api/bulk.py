@@ -34,7 +34,7 @@ import msgspec
 from fiscal_core.api import views
 from fiscal_core.api.http import Later, Request, Response
 from fiscal_core.api.intake import Accepted, Entry, NewEntry
-from fiscal_core.api.validate import SCAN_FROM, RequestInvalid, decode, scan, scan_bulk, validate_decoded
+from fiscal_core.api.validate import SCAN_FROM, RequestInvalid, decode, scan, validate_decoded
 from fiscal_core.ffd import fnsjson, qr, tlv
 
 if TYPE_CHECKING:
@@ -148,22 +148,13 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
     from fiscal_core.api.service import ApiError, _issues, _warnings
 
     body = _body_json(req)
-    # The compiled reader takes the body's elements where they lie (no decode of the whole, no copy of each);
-    # any body it does not read is decoded by msgspec, which words the errors.
-    spans = scan_bulk(body, svc.settings.max_bulk) if scan_bulk is not None else None
-    elements: list[tuple[Any, Any]]
-    if spans is not None:
-        view = memoryview(body)
-        elements = [(view[start:end], read) for start, end, read in spans]
-    else:
-        try:
-            bulk = msgspec.json.decode(body, type=BulkBody)
-        except msgspec.ValidationError as exc:
-            raise ApiError(32, f'the body must be {{"receipts": [...]}}: {exc}', symbol="bad_shape") from None
-        except msgspec.DecodeError as exc:
-            raise ApiError(40, f"the body is not JSON: {exc}", symbol="bad_json") from None
-        elements = [(raw, None) for raw in bulk.receipts]
-    n = len(elements)
+    try:
+        bulk = msgspec.json.decode(body, type=BulkBody)
+    except msgspec.ValidationError as exc:
+        raise ApiError(32, f'the body must be {{"receipts": [...]}}: {exc}', symbol="bad_shape") from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(40, f"the body is not JSON: {exc}", symbol="bad_json") from None
+    n = len(bulk.receipts)
     if not 1 <= n <= svc.settings.max_bulk:
         raise ApiError(32, f"1..{svc.settings.max_bulk} receipts per request, got {n}", symbol="bulk_size")
     svc._limit(login, n)
@@ -176,12 +167,11 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
     seen: dict[tuple[str, str], int] = {}
     gates: dict[str, tuple[int, str, str] | None] = {}
     svc.clock()
-    for i, (raw, read) in enumerate(elements):
+    for i, raw in enumerate(bulk.receipts):
         prefix = f"receipts[{i}]"
         # One read serves the head and the validation fast path (the byte reader's, else the decoder's); the
         # typed decode words the shape errors.
-        if spans is None and scan is not None and len(raw) >= SCAN_FROM:
-            read = scan(bytes(raw))
+        read = scan(bytes(raw)) if scan is not None and len(raw) >= SCAN_FROM else None
         obj = read if read is not None else decode(memoryview(raw))
         if type(obj) is dict and type(obj.get("group_code")) is str and type(obj.get("operation")) is str:
             head = BulkHead(group_code=obj["group_code"], operation=obj["operation"])

@@ -45,7 +45,6 @@ __all__ = [
     "decode",
     "implementations",
     "scan",
-    "scan_bulk",
     "source_digest",
     "substitute_cp866",
     "validate",
@@ -114,9 +113,6 @@ decode = _fast_module.decode
 #: The twin's reader gives the same answers (tests hold the two and the dict path equal) but is slower than the
 #: decoder in pure Python, so the twin decodes.
 scan: Any = _fast_module.scan if FAST_IMPLEMENTATION == "native" else None
-#: The compiled reader of a whole bulk body (``_fastpath_py.scan_bulk``): its elements' spans and readings, in
-#: place, or None to decode the body with msgspec. None with the twin, for the same reason as ``scan``.
-scan_bulk: Any = _fast_module.scan_bulk if FAST_IMPLEMENTATION == "native" else None
 #: Bodies from this size on are read by ``scan``: it pays for itself on the items it spares the dict path, and a
 #: one- or two-item receipt has too few (bench/RESULTS.md, session 12: a 2-item single POST ran 2-4 % slower).
 SCAN_FROM = 1024
