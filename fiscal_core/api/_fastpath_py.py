@@ -164,9 +164,6 @@ _gs1_product = _spec._gs1_product
 #: (a str that is not ASCII is a ValueError in both).
 _a2b_base64 = binascii.a2b_base64
 _GS1M = atol.MARK_CODE_TAGS["gs1m"]
-#: The Item fields beyond the plain ones that are passed by name (None is each one's default); any other goes
-#: through a keyword dict.
-_NAMED_EXTRA = frozenset({"vat_sum", "marking", "marking_mode"})
 
 _Validated: Any = _spec.Validated
 _FieldWarning: Any = _spec.FieldWarning
@@ -1473,34 +1470,23 @@ def validate_decoded(
                 measure=measure,
                 unit_name=unit,
             )
-        elif _NAMED_EXTRA.issuperset(extra):  # a marked good, a VAT sum: named, as a keyword dict costs twice
+        else:  # a marked good, a VAT sum: by name, as a keyword dict costs twice; any rarer field added after
             item = Item(
                 name=name,
                 price=price,
                 quantity=quantity,
                 sum=amount,
                 vat=rate,
-                vat_sum=extra.get("vat_sum"),
+                vat_sum=extra.pop("vat_sum", None),
                 subject=subject,
                 method=method,
                 measure=measure,
                 unit_name=unit,
-                marking=extra.get("marking"),
-                marking_mode=extra.get("marking_mode"),
+                marking=extra.pop("marking", None),
+                marking_mode=extra.pop("marking_mode", None),
             )
-        else:
-            item = Item(
-                name=name,
-                price=price,
-                quantity=quantity,
-                sum=amount,
-                vat=rate,
-                subject=subject,
-                method=method,
-                measure=measure,
-                unit_name=unit,
-                **extra,
-            )
+            if extra:  # the general marking path's fraction, industry props, planned status
+                item = msgspec.structs.replace(item, **extra)
         items.append(item)
         total += amount
         turnover[code] = turnover.get(code, 0) + amount
