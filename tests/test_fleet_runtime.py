@@ -172,6 +172,51 @@ def test_a_receipt_needing_a_capability_the_group_lacks_is_refused_for_good(tmp_
     fleet.close()
 
 
+def test_a_prebuilt_body_is_issued_as_the_receipt_itself_would_be(tmp_path: pathlib.Path) -> None:
+    fleet = make_fleet(tmp_path, 1)
+    rs = receipts(6, seed=40)
+    t = T0 + 5
+    plain = [fleet.submit(r, "shop", t, ref=("plain", k)) for k, r in enumerate(rs)]
+    pre = []
+    for k, r in enumerate(rs):
+        built = fleet.prebuild("shop", r)
+        assert built is not None and built.group == "shop"
+        pre.append(fleet.submit(built, "shop", t, ref=("pre", k)))
+    assert all(isinstance(x, int) for x in plain + pre)
+    results = drain(fleet, t)
+    assert len(results) == 12 and all(r.ok for r in results)
+    drive = fleet.drive(results[0].register)
+    body = {r.ref: tlv.decode(drive.document(r.fd_number).tlv)[0][1] for r in results}
+    for k, r in enumerate(rs):
+        a, b = body[("plain", k)], body[("pre", k)]
+        # Everything after the numbering block, 1038 and 1042 is the body: the same for both.
+        assert a[8:] == b[8:] and dict(a)[1020] == dict(b)[1020] == r.total
+        assert dict(a)[1042] != dict(b)[1042]
+    assert verify(drive).ok
+    fleet.close()
+
+
+def test_prebuild_refuses_what_submit_refuses(tmp_path: pathlib.Path) -> None:
+    fleet = make_fleet(tmp_path, 1, caps=())
+    assert fleet.prebuild("elsewhere", receipts(1)[0]) is None
+    marked = next(r for r in (samples.receipt(10, k) for k in range(50)) if any(i.marking for i in r.items))
+    built = fleet.prebuild("shop", marked)
+    assert built is not None and required_capabilities(marked) == {"marked"}
+    got = fleet.submit(built, "shop", T0)  # the capabilities travel with the body
+    assert isinstance(got, Refusal) and got.code == "no_capable_register" and "marked" in got.reason
+    plain = next(r for r in (samples.receipt(3, k) for k in range(50)) if not any(i.marking for i in r.items))
+    other = fleet.prebuild("shop", plain)
+    assert other is not None
+    with pytest.raises(ValueError, match="prebuilt for group 'elsewhere' submitted to 'shop'"):
+        fleet.submit(other._replace(group="elsewhere"), "shop", T0)
+    assert fleet.pending() == 0
+    fleet.close()
+    fleet105 = make_fleet(tmp_path / "v105", 1, ffd="1.05", caps=())
+    with pytest.raises(InputError):  # an FFD 1.2 receipt (2108) on an FFD 1.05 group, as submit says
+        fleet105.prebuild("shop", plain)
+    fleet105.close()
+
+
 def test_required_capabilities() -> None:
     r = samples.receipt(1, 3, ffd=2)
     assert required_capabilities(r) == frozenset()

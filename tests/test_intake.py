@@ -22,7 +22,8 @@ from fiscal_core.api.intake import Entry, Intake, NewEntry, Outcome, _FinishPlan
 from fiscal_core.api.pipeline import Pipeline, decode_document
 from fiscal_core.drive.archive import verify
 from fiscal_core.ffd import tlv
-from fiscal_core.registers.fleet import Fleet
+from fiscal_core.ffd.receipt import Receipt
+from fiscal_core.registers.fleet import Fleet, Prebuilt
 from fiscal_core.registers.model import FleetFile, parse_tax_systems
 from fiscal_core.registers.provision import add_registers
 
@@ -308,7 +309,10 @@ def test_pipeline_fiscalizes_journaled_receipts_scanned_or_handed_over(tmp_path:
         try:
             scanned = intake.accept([new("shop", f"s{k}", d) for k, d in enumerate(docs[:20])])
             batch = [new("shop", f"h{k}", d) for k, d in enumerate(docs[20:])]
-            p.handoff([(n.uuid, n.entry, d) for n, d in zip(batch, docs[20:], strict=True)])  # before the commit
+            # Half handed over as bodies encoded ahead (what the API does for the groups its worker owns).
+            handed_docs = [p.prebuild("shop", d) if k % 2 else d for k, d in enumerate(docs[20:])]
+            assert [type(d) for d in handed_docs[:2]] == [Receipt, Prebuilt]
+            p.handoff([(n.uuid, n.entry, d) for n, d in zip(batch, handed_docs, strict=True)])  # before the commit
             handed = intake.accept(batch)
             p.settle(["shop"], [])
             wait_for(lambda: len(finished) == 40)
@@ -327,7 +331,7 @@ def test_pipeline_fiscalizes_journaled_receipts_scanned_or_handed_over(tmp_path:
         # The fiscal data is the drive's: total and 1077 of the stored document.
         fleet = Fleet(tmp_path, time.time())
         try:
-            for o in outs[:5]:
+            for o in outs[:5] + outs[-5:]:
                 serial = o.register
                 ((_, nodes),) = tlv.decode(fleet.drive(serial).document(o.fd_number).tlv)
                 tags = dict(nodes)
@@ -390,6 +394,9 @@ def test_pipeline_runs_only_the_groups_it_owns(tmp_path: pathlib.Path) -> None:
         try:
             assert p.owns("other") and not p.owns("shop")
             assert set(p.fleet.groups) == {"other"} and len(p.fleet.regs) == 1
+            doc = samples.receipt(2, 1)
+            assert p.prebuild("shop", doc) is doc  # not owned: handed over (if ever) as the receipt
+            assert type(p.prebuild("other", doc)) is Prebuilt
         finally:
             p.fleet.close()
 

@@ -166,6 +166,7 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
     where: list[tuple[int, Any]] = []
     seen: dict[tuple[str, str], int] = {}
     gates: dict[str, tuple[int, str, str] | None] = {}
+    prebuild = svc.pipeline.prebuild
     svc.clock()
     for i, raw in enumerate(bulk.receipts):
         prefix = f"receipts[{i}]"
@@ -236,8 +237,10 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
             results[i] = {"duplicate_of_item": seen[key]}
         seen.setdefault(key, i)
         entries.append(svc._entry(login, group.code, head.operation, 0, v))
-        docs.append(v.document)
-        where.append((i, v))
+        # The body encoded now, while the receipt's objects are in the cache; they are freed with ``v`` at the
+        # end of this iteration (the answer keeps only the warnings).
+        docs.append(prebuild(group.code, v.document))
+        where.append((i, _warnings(v)))
     if not entries:
         return _reply(req, {"results": results, "accepted": 0})
     news = [NewEntry(uuid, e) for uuid, e in zip(views.new_uuids(len(entries)), entries, strict=True)]
@@ -252,14 +255,13 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
             fut.set_result(svc._native_error(_stored_error(got)))
             return
         accepted = 0
-        for (i, v), a in zip(where, got, strict=True):
+        for (i, w), a in zip(where, got, strict=True):
             r: dict[str, Any] = {"uuid": views.uuid_str(a.uuid), "status": "queued", "duplicate": a.duplicate}
             if a.duplicate:
                 r["payload_differs"] = not a.same_payload
                 svc.stats["duplicates"] += 1
             else:
                 accepted += 1
-            w = _warnings(v)
             if w:
                 r["warnings"] = w
             results[i] = r

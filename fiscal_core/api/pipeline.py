@@ -12,6 +12,9 @@ Rules
   entry was read back from the journal and decoded, and its late hand-over stayed in the stash for good (under
   bulk load ~8 % of the receipts). ``settle`` forgets what the commit did not journal (duplicates, a failed
   commit) and wakes the thread. ``read_back`` counts the entries the scan had to decode.
+- A receipt handed over may come as its body already encoded (:meth:`Pipeline.prebuild`, called by the API on
+  the event loop right after validation, for the groups this worker owns): the fleet then queues that body, and
+  the receipt's objects were freed while still in the cache instead of after the drive's commit.
 - Exactly once: each receipt goes to the fleet with its uuid as ``ref``; the drive links uuid → document in the
   document's own transaction. At start every pending receipt is first looked up in the links of the fleet's
   stores: one that was issued before a crash gets its outcome rebuilt from the drive's document, the others are
@@ -41,7 +44,7 @@ from fiscal_core.api.intake import Entry, Intake, IntakeFull, Outcome
 from fiscal_core.drive.drive import FiscalDrive
 from fiscal_core.ffd import tlv
 from fiscal_core.ffd.receipt import Correction, Receipt
-from fiscal_core.registers.fleet import Fleet, FleetEvent, FleetSettings, Result
+from fiscal_core.registers.fleet import Fleet, FleetEvent, FleetSettings, Prebuilt, Result
 
 __all__ = ["Pipeline", "decode_document"]
 
@@ -127,7 +130,7 @@ class Pipeline:
         self.model = self.fleet.model
         self._tenant_of = {code: g.tenant for code, g in self.model.groups.items()}
         self._cursor: dict[str, int] = dict.fromkeys(self.fleet.groups, 0)
-        self._stash: dict[bytes, tuple[Entry, Receipt]] = {}
+        self._stash: dict[bytes, tuple[Entry, Receipt | Prebuilt]] = {}
         self.read_back = 0  #: entries the scan found pending and not handed over: decoded from the journal
         self._dirty: set[str] = set()
         self._inflight: dict[int, tuple[bytes, Entry]] = {}
@@ -165,7 +168,18 @@ class Pipeline:
             self._thread.join(timeout if timeout is not None else self.drain_s + 5)
         self.fleet.close()
 
-    def handoff(self, items: list[tuple[bytes, Entry, Receipt]]) -> None:
+    def prebuild(self, group: str, doc: Receipt) -> Receipt | Prebuilt:
+        """What to hand over for ``doc`` of ``group``: its body encoded now when this worker owns the group
+        (any thread; see the rules), else ``doc`` itself. A body that fails to encode leaves ``doc``: the
+        pipeline then fails the receipt visibly, as before."""
+        if group not in self._cursor:
+            return doc
+        try:
+            return self.fleet.prebuild(group, doc) or doc
+        except Exception:
+            return doc
+
+    def handoff(self, items: list[tuple[bytes, Entry, Receipt | Prebuilt]]) -> None:
         """Receipts this process is about to journal, kept in memory so the thread never decodes them. Called
         before the commit, then :meth:`settle` after it (the module rules say why)."""
         with self._lock:
@@ -302,7 +316,7 @@ class Pipeline:
                     self._submit(uuid, entry, g[1], now)
             self._cursor[group] = pend[-1][0]
 
-    def _submit(self, uuid: bytes, entry: Entry, doc: Receipt, now: float) -> None:
+    def _submit(self, uuid: bytes, entry: Entry, doc: Receipt | Prebuilt, now: float) -> None:
         try:
             ticket = self.fleet.submit(doc, entry.group, now, ref=uuid, admitted=True)
         except Exception as exc:  # validated before journaling, so this is rare: the receipt fails, visibly

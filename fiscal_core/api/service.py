@@ -523,7 +523,7 @@ class Service:
             except Exception as exc:  # a bug must fail its own request (500), not the others of the batch
                 fut.set_exception(exc)
                 continue
-            docs.append(v.document)
+            docs.append(self.pipeline.prebuild(group.code, v.document))
             waiting.append((fut, v))
             arrived.append(at)
         if not entries:

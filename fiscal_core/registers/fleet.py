@@ -3,7 +3,10 @@
 Rules
 - ``submit(receipt, group, now)`` checks the receipt (its body is encoded here, once, for the group: a bad
   receipt is an :class:`~fiscal_core.errors.InputError` and nothing is queued), asks the dispatcher for a
-  register and queues the receipt there; a :class:`~fiscal_core.registers.dispatch.Refusal` (Retry-After) is
+  register and queues the receipt there. ``prebuild(group, receipt)`` encodes the body ahead (any thread: it
+  only reads the group's identity, fixed when the group joins), and ``submit`` takes the :class:`Prebuilt`
+  instead of the receipt: the API encodes it right after validation, while the receipt's objects are still in
+  the cache, and drops them then; a :class:`~fiscal_core.registers.dispatch.Refusal` (Retry-After) is
   returned as it is. The fleet holds accepted receipts in memory: the intake journal in front of it is what
   survives a crash (architecture: "every arrow after accepted is resumable").
 - ``pump(now)`` does the work: per register with queued receipts it takes a batch (``take_batch``), issues it
@@ -35,7 +38,7 @@ import heapq
 import math
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from msgspec.structs import replace
 
@@ -44,7 +47,7 @@ from fiscal_core.drive.errors import DriveError, OfdWaitExhausted, ShiftExpired,
 from fiscal_core.drive.store import DriveStore
 from fiscal_core.errors import EncodeError, FiscalError
 from fiscal_core.ffd.receipt import Receipt
-from fiscal_core.ffd.receipt_body import encode_body
+from fiscal_core.ffd.receipt_body import ReceiptBody, capability_bits, encode_body
 from fiscal_core.registers import health
 from fiscal_core.registers.dispatch import (
     Dispatcher,
@@ -73,12 +76,22 @@ from fiscal_core.registers.model import (
     CAPABILITIES,
     FleetFile,
     FleetModel,
+    capabilities_of,
     group_identity,
     required_capabilities,
 )
 from fiscal_core.registers.provision import add_registers, fit_replacement
 
-__all__ = ["Fleet", "FleetEvent", "FleetEventKind", "FleetReason", "FleetSettings", "RegisterHealth", "Result"]
+__all__ = [
+    "Fleet",
+    "FleetEvent",
+    "FleetEventKind",
+    "FleetReason",
+    "FleetSettings",
+    "Prebuilt",
+    "RegisterHealth",
+    "Result",
+]
 
 #: A receipt's numbering block, 1038 and 1042 take 116 bytes of the 32,768 a receipt document may have.
 _MAX_BODY = 32768 - 116
@@ -90,6 +103,16 @@ DRIVE_REPLACEMENT = FleetReason.DRIVE_REPLACEMENT
 _PASSING = (StorageFull, OfdWaitExhausted, TimeWentBack)
 
 Job = tuple[int, Any, Any]  # (ticket, body, ref)
+
+
+class Prebuilt(NamedTuple):
+    """A receipt's body encoded ahead for its group (:meth:`Fleet.prebuild`), in place of the receipt."""
+
+    group: str
+    body: ReceiptBody
+    caps: int  #: its ``capability_bits``
+
+
 _Batch = tuple[Reg, list[Job] | None, Prepared, bool]  # (register, receipts or None for a shift close, prepared, opens)
 
 
@@ -218,10 +241,19 @@ class Fleet:
 
     # ------------------------------------------------------------------------------------------ submitting
 
+    def prebuild(self, group: str, receipt: Receipt) -> Prebuilt | None:
+        """``receipt``'s body encoded for ``group`` now, for :meth:`submit`; None when the group is not this
+        fleet's. Safe from any thread (the module rules); an encoding error is raised here, as ``submit`` would."""
+        grp = self.groups.get(group)
+        if grp is None:
+            return None
+        return Prebuilt(group, encode_body(grp.identity, receipt), capability_bits(receipt))
+
     def submit(
-        self, receipt: Receipt, group: str, now: float, *, ref: Any = None, admitted: bool = False
+        self, receipt: Receipt | Prebuilt, group: str, now: float, *, ref: Any = None, admitted: bool = False
     ) -> int | Refusal:
-        """Accept ``receipt`` for ``group``: its ticket (results carry it and ``ref``), or a Refusal.
+        """Accept ``receipt`` (or its :class:`Prebuilt` body) for ``group``: its ticket (results carry it and
+        ``ref``), or a Refusal.
 
         ``admitted=True``: the API admitted and journaled the receipt already (it asked the dispatcher's
         ``admission`` first), so it is never refused for load; when no register can take it now it waits in
@@ -231,11 +263,17 @@ class Fleet:
         grp = self.groups.get(group)
         if grp is None:
             raise UnknownGroup(f"no group {group!r}")
-        body = encode_body(grp.identity, receipt)
+        if isinstance(receipt, Prebuilt):
+            if receipt.group != group:
+                raise ValueError(f"a body prebuilt for group {receipt.group!r} submitted to {group!r}")
+            body, needs = receipt.body, capabilities_of(receipt.caps)
+        else:
+            body = encode_body(grp.identity, receipt)
+            needs = required_capabilities(receipt) if grp.check_caps else frozenset()
         if len(body.data) > _MAX_BODY:
             raise EncodeError(f"the receipt is {len(body.data) + 116} bytes, more than the 32768 a document may have")
         if grp.check_caps:
-            missing = required_capabilities(receipt) - grp.caps
+            missing = needs - grp.caps
             if missing:
                 return Refusal(
                     0, f"group {group!r} has no {', '.join(sorted(missing))} registers", "no_capable_register"

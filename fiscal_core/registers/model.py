@@ -51,6 +51,7 @@ __all__ = [
     "Group",
     "Register",
     "Tenant",
+    "capabilities_of",
     "check_password",
     "group_identity",
     "hash_password",
@@ -414,6 +415,11 @@ def required_capabilities(receipt: Receipt) -> frozenset[str]:
     """The group capabilities a receipt needs: agent data, excise goods, marked goods
     (:func:`fiscal_core.ffd.receipt_body.capability_bits`, native: it runs twice for every receipt)."""
     return _NEEDS[capability_bits(receipt)]
+
+
+def capabilities_of(bits: int) -> frozenset[str]:
+    """:func:`required_capabilities` of a receipt whose ``capability_bits`` are ``bits``."""
+    return _NEEDS[bits]
 
 
 # --------------------------------------------------------------------------------------------- the file
