@@ -524,6 +524,35 @@ def test_bulk_submit_results_and_change_feed(api: Client) -> None:
     assert msgspec.msgpack.decode(data)["accepted"] == 1
 
 
+def test_bulk_receipts_are_fiscalized_with_their_own_documents(api: Client) -> None:
+    """Every accepted receipt of a bulk request is fiscalized with its own document (its body is encoded ahead,
+    beside its journal entry). Each carries its own total here (1–9 items, v4 and v5 in turn, some refused), and
+    the fiscal data of every uuid must give that total back."""
+    api.login("v5")
+    items, totals = [], []
+    for k in range(75):
+        version = "v4" if k % 3 else "v5"
+        item = {**basket(version, 1 + k % 9), "group_code": GROUP[version], "operation": "sell"}
+        if k % 11 == 5:
+            item["receipt"]["total"] += 1  # refused: its neighbours must not shift into its place
+        items.append(item)
+        totals.append(round(item["receipt"]["total"] * 100))
+    status, got = api.post("/api/v1/receipts", {"receipts": items})
+    assert status == 200, got
+    results = got["results"]
+    assert [k for k, r in enumerate(results) if "error" in r] == [k for k in range(75) if k % 11 == 5]
+    want = {r["uuid"]: totals[k] for k, r in enumerate(results) if "uuid" in r}
+    assert got["accepted"] == len(want) == 68
+    deadline = time.monotonic() + 30
+    while True:
+        status, many = api.post("/api/v1/results", {"uuids": sorted(want)})
+        assert status == 200
+        if all(r["status"] == "done" for r in many["results"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert {r["uuid"]: r["fiscal"]["total"] for r in many["results"]} == want
+
+
 class _Receiver(http.server.BaseHTTPRequestHandler):
     got: ClassVar[list[tuple[dict[str, str], bytes]]] = []
     fail_first: ClassVar[list[bool]] = [True]
