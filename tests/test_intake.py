@@ -7,6 +7,7 @@ exactly-once recovery after a crash between the drive commit and the outcome wri
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import pathlib
 import time
@@ -19,11 +20,11 @@ import pytest
 from fiscal_core import samples
 from fiscal_core.api import views
 from fiscal_core.api.intake import Entry, Intake, NewEntry, Outcome, _FinishPlan
-from fiscal_core.api.pipeline import Pipeline, decode_document
+from fiscal_core.api.pipeline import Pipeline, decode_document, outcome_of
 from fiscal_core.drive.archive import verify
 from fiscal_core.ffd import tlv
 from fiscal_core.ffd.receipt import Receipt
-from fiscal_core.registers.fleet import Fleet, Prebuilt
+from fiscal_core.registers.fleet import Fleet, Prebuilt, Result
 from fiscal_core.registers.model import FleetFile, parse_tax_systems
 from fiscal_core.registers.provision import add_registers
 
@@ -380,6 +381,18 @@ def test_a_crash_between_drive_and_intake_is_recovered_from_the_links_exactly_on
         finally:
             fleet.close()
         assert receipts_on_drives == 12
+
+
+def test_an_outcome_gives_each_receipt_its_own_time() -> None:
+    """``outcome_of`` keeps the last 1012 text (a pump's receipts share a second or two): a repeat reuses it,
+    every other time is written anew, whatever the order."""
+    base = dt.datetime(2026, 6, 1, 10, 0, 0)
+    times = [base + dt.timedelta(seconds=s) for s in (0, 0, 1, 1, 1, 0, 59, 3600, 0)]
+    times.append(times[-1].replace(microsecond=1))  # equal to the second, not the same time
+    for k, when in enumerate(times):
+        r = Result(k, b"u", "shop", "R1", 1.0, "9999078900000001", "0000000001012345", 7, 1, 1, k, when, 100, 3)
+        assert outcome_of(r, 2.0).when == when.isoformat()
+    assert outcome_of(Result(99, b"u", "shop", "R1", 1.0), 2.0).when == ""
 
 
 def test_decode_document_round_trips_the_validated_receipt() -> None:

@@ -62,6 +62,22 @@ def decode_document(entry: Entry) -> Receipt:
     return (_correction_dec if entry.correction else _receipt_dec).decode(entry.document)
 
 
+#: The last 1012 time written and its text: a pump's receipts share one or two seconds, and ``isoformat`` goes
+#: through libc's printf for the time part. A tuple, swapped whole, so a reader never pairs one time with
+#: another's text.
+_last_when: tuple[Any, str] = (None, "")
+
+
+def _when_text(when: Any) -> str:
+    global _last_when
+    last = _last_when
+    if when == last[0]:
+        return last[1]
+    text = when.isoformat()
+    _last_when = (when, text)
+    return text
+
+
 def outcome_of(result: Result, at: float) -> Outcome:
     if result.error is not None:
         err = result.error
@@ -76,7 +92,7 @@ def outcome_of(result: Result, at: float) -> Outcome:
         result.fiscal_sign,
         result.shift_number,
         result.receipt_number,
-        result.when.isoformat() if result.when is not None else "",
+        _when_text(result.when) if result.when is not None else "",
         result.total,
         result.form,
     )
