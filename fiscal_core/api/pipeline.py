@@ -32,6 +32,7 @@ Rules
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import threading
 import time
@@ -65,10 +66,10 @@ def decode_document(entry: Entry) -> Receipt:
 #: The last 1012 time written and its text: a pump's receipts share one or two seconds, and ``isoformat`` goes
 #: through libc's printf for the time part. A tuple, swapped whole, so a reader never pairs one time with
 #: another's text.
-_last_when: tuple[Any, str] = (None, "")
+_last_when: tuple[dt.datetime | None, str] = (None, "")
 
 
-def _when_text(when: Any) -> str:
+def _when_text(when: dt.datetime) -> str:
     global _last_when
     last = _last_when
     if when == last[0]:
