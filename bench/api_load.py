@@ -5,7 +5,8 @@
 It starts the server pinned to core 0 (``taskset -c 0``, one worker) on a fresh data directory with the sandbox
 tenant, pins itself to core 1, pre-encodes every bulk request (unique external_ids, seeded 10-item FFD 1.2
 receipts with Cyrillic names and mixed VAT) so the client's CPU is not measured, pushes them over ``--conns``
-keep-alive connections and follows the change feed until every receipt is ``done``. It reports:
+keep-alive connections and follows the change feed until every receipt is ``done`` (``--marked``: every line a
+marked good, a marketplace's receipts). It reports:
 - accepted/s: receipts journaled (answered) per second of the push;
 - fiscalized/s: receipts ``done`` per second, from the first request sent to the last receipt done;
 - accepted → done latency p50/p99 (server timestamps ``accepted_at`` → ``finished_at`` from the feed);
@@ -21,6 +22,7 @@ core 0 and the fiscal-only workers on core 1 beside this client; their CPU per r
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -44,15 +46,22 @@ NAMES = ["Молоко «Домик в деревне» 3,2%", "Хлеб Бор�
 VATS = ["vat22", "vat10", "vat0", "none", "vat122", "vat110"]
 
 
-def receipt(rng: random.Random, ext: str, items: int) -> dict[str, Any]:
+def receipt(rng: random.Random, ext: str, items: int, marked: bool = False) -> dict[str, Any]:
+    """One bulk element. ``marked``: a marketplace's receipt, every line one marked piece (payment object 33, a
+    ``gs1m`` code of GTIN, serial and crypto tail, processing mode "0"), as ``bench_validate_marked`` builds."""
     lines = []
     total = 0
     for k in range(items):
         price = rng.randint(100, 500_000)
-        qty = rng.choice([1, 2, 3])
-        lines.append({"name": NAMES[(k + rng.randint(0, 9)) % 10], "price": price / 100, "quantity": qty,
-                      "sum": price * qty / 100, "measure": 0, "payment_method": "full_payment",
-                      "payment_object": 1, "vat": {"type": rng.choice(VATS)}})  # fmt: skip
+        qty = 1 if marked else rng.choice([1, 2, 3])
+        line = {"name": NAMES[(k + rng.randint(0, 9)) % 10], "price": price / 100, "quantity": qty,
+                "sum": price * qty / 100, "measure": 0, "payment_method": "full_payment",
+                "payment_object": 1, "vat": {"type": rng.choice(VATS)}}  # fmt: skip
+        if marked:
+            full = f"0104601234{k:04d}8721{rng.randrange(10**6):06d}ABCdef9\x1d91EE10\x1d92{'A' * 44}"
+            line.update(payment_object=33, mark_processing_mode="0",
+                        mark_code={"gs1m": base64.b64encode(full.encode()).decode()})  # fmt: skip
+        lines.append(line)
         total += price * qty
     return {
         "group_code": "sandbox-v5",
@@ -102,6 +111,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=18181)
     ap.add_argument("--ofd", default="none", help="the server's --ofd (none, embedded or HOST:PORT)")
     ap.add_argument("--fiscal-workers", type=int, default=0, help="the tiered layout (see above); 0: one process")
+    ap.add_argument("--marked", action="store_true", help="every line a marked good (a marketplace's receipts)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.sched_setaffinity(0, {1})
@@ -140,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     n = 0
     while n < args.receipts:
         k = min(args.batch, args.receipts - n)
-        bodies.append(json.dumps({"receipts": [receipt(rng, f"{run_id}-{n + j}", args.items)
+        bodies.append(json.dumps({"receipts": [receipt(rng, f"{run_id}-{n + j}", args.items, args.marked)
                                                for j in range(k)]}, ensure_ascii=False).encode())  # fmt: skip
         n += k
     queue = list(reversed(bodies))
@@ -202,6 +212,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "receipts": args.receipts,
         "ofd": args.ofd,
         "items_per_receipt": args.items,
+        "marked": args.marked,
         "batch": args.batch,
         "connections": args.conns,
         "fiscal_workers": args.fiscal_workers,
