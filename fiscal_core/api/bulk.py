@@ -145,7 +145,7 @@ def _uuid(text: str) -> bytes:
 
 
 def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Response]:
-    from fiscal_core.api.service import ApiError, _issues, _warnings
+    from fiscal_core.api.service import ApiError, _issues
 
     body = _body_json(req)
     try:
@@ -236,11 +236,12 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
         if key in seen:
             results[i] = {"duplicate_of_item": seen[key]}
         seen.setdefault(key, i)
-        entries.append(svc._entry(login, group.code, head.operation, 0, v))
+        entry = svc._entry(login, group.code, head.operation, 0, v)
+        entries.append(entry)
         # The body encoded now, while the receipt's objects are in the cache; they are freed with ``v`` at the
-        # end of this iteration (the answer keeps only the warnings).
+        # end of this iteration (the answer keeps only the warnings, which the entry already holds).
         docs.append(prebuild(group.code, v.document))
-        where.append((i, _warnings(v)))
+        where.append((i, entry.warnings))
     if not entries:
         return _reply(req, {"results": results, "accepted": 0})
     news = [NewEntry(uuid, e) for uuid, e in zip(views.new_uuids(len(entries)), entries, strict=True)]

@@ -414,7 +414,7 @@ _NEEDS: tuple[frozenset[str], ...] = tuple(
 def required_capabilities(receipt: Receipt) -> frozenset[str]:
     """The group capabilities a receipt needs: agent data, excise goods, marked goods
     (:func:`fiscal_core.ffd.receipt_body.capability_bits`, native: it runs twice for every receipt)."""
-    return _NEEDS[capability_bits(receipt)]
+    return capabilities_of(capability_bits(receipt))
 
 
 def capabilities_of(bits: int) -> frozenset[str]:
