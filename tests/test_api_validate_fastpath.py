@@ -23,6 +23,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_api_validate import FFD, FULL_CODE, INN, b64, item, sell
 from test_api_validate_twins import mutate
 
@@ -476,3 +478,56 @@ def test_marked_goods_of_every_gs1m_form_get_the_specs_answer(fast: Any) -> None
                     if plain and spec_outcome(data, 5, "sell", None) is not None:
                         assert took, data  # the common marked good must not fall back to the spec
     assert taken >= 6 * 2 * 2, taken
+
+
+#: What a gs1m code's bytes are built of: the parts the spec's ``_code_data`` and ``_gs1_product`` look at (an AIM
+#: identifier, FNC1 as byte 232 or GS, the 01 GTIN, the 21 serial, the 91/93 tails with and without GS), each
+#: sometimes spoiled (a letter in the GTIN, another identifier, a byte above 0x7F), so both sides of every
+#: rule are drawn.
+_SERIAL_CHARS = "0123456789AZaz;%=9"
+# 13 and 7 characters: the serials whose end the spec guesses from a 91 or 93 after them; 20 and 21: at 1305's limit.
+_SERIAL = st.one_of(
+    *(st.text(_SERIAL_CHARS, min_size=k, max_size=k) for k in (7, 13, 20, 21)), st.text(_SERIAL_CHARS, max_size=40)
+).map(str.encode)
+_GS1_CODES = st.tuples(
+    st.sampled_from(
+        [b""] * 4 + [b"]d2", b"]C1", b"]Q3", b"]d", b"]", b"\xe8", b"\x1d", b"]d2\x1d", b"\xe8]C1", b"]d2]d2"]
+    ),
+    st.sampled_from([b"01"] * 4 + [b"02", b"0"]),
+    st.one_of(
+        *[st.text(alphabet="0123456789", min_size=14, max_size=14).map(str.encode)] * 4,
+        st.sampled_from([b"04601234X67890", b"0460123456789:", b"/4601234567890"]),  # around the digits' range
+    ),
+    st.sampled_from([b"21"] * 4 + [b"22"]),
+    _SERIAL,
+    st.sampled_from(
+        [
+            b"",
+            b"\x1d91EE10\x1d92" + b"A" * 44,
+            b"91EE1092" + b"A" * 44,
+            b"93AbCd",
+            b"\x80",
+            b"\x1d",
+            b"91EE1092\x1d",
+            b"93AbCd\x1d",
+        ]
+    ),
+).map(b"".join)
+
+
+@settings(max_examples=int(os.environ.get("FISCAL_CORE_GS1M_CASES", "1500")), deadline=None)
+@given(code=_GS1_CODES, mode=st.sampled_from([None, "0"]))
+def test_gs1m_codes_read_in_place_get_the_specs_answer(code: bytes, mode: str | None) -> None:
+    """The common marked good's code read in place (prefixes, separators, the GTIN and serial, the guessed
+    serial end, the 1305 limit) against the spec's own steps, on codes built from the pieces those steps look
+    at: both implementations take every code the spec accepts, with the spec's answer, and only those."""
+    it = item(5, mark_code={"gs1m": base64.b64encode(code).decode()})
+    if mode is not None:
+        it["mark_processing_mode"] = mode
+    data = json.dumps(sell(5, items=[it]), default=str).encode()
+    want = spec_outcome(data, 5, "sell", None)
+    for name in sorted(FAST):
+        module = FAST[name]
+        module.bind(selector._module)
+        took = check(module, data, 5, "sell")
+        assert took == (want is not None), (name, code)

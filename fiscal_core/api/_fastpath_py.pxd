@@ -11,6 +11,11 @@ cdef int _NULL, _MAX_DEPTH
 cdef dict _TOP_KEYS, _BODY_KEYS, _ITEM_KEYS, _SERVICE_KEYS, _COMPANY_KEYS, _CLIENT_KEYS, _TYPE_SUM_KEYS, _MARK_KEYS
 cdef tuple _MARK_FIELDS
 cdef tuple _TOP_NAMES, _BODY_NAMES, _ITEM_NAMES, _SERVICE_NAMES, _COMPANY_NAMES, _CLIENT_NAMES, _TYPE_SUM_NAMES
+# The tables an item is looked up in, and the limits its sizes are checked against: C-level, so a lookup is a
+# PyDict call (not a bound ``get`` method made per call) and a limit is not converted from a Python int per item.
+cdef dict _VAT, _METHODS, _SUBJECTS_V4, _SUBJECTS_V5, _MEASURES, _SNO, _TOP_FFD, _OPS, _SHARES
+cdef Py_ssize_t _L1030, _L1197, _L1021, _ITEM_FIXED, _MAX_ITEM, _RESERVE, _MAX_DOCUMENT
+cdef long long _TOTAL_TOLERANCE
 
 @cython.locals(value=object)
 cdef dict _child(dict obj, str key)
@@ -108,8 +113,18 @@ cdef dict _QUANTITIES
 @cython.locals(mark=object, given=dict, key=object, value=object, stand_in=object, run=object, extra=dict)
 cdef object _marking(object mark_in, object mode_in, object status_in, object quantity)
 
-@cython.locals(raw=bytes, full=str, code=object, extra=dict, size=Py_ssize_t)
+@cython.locals(raw=bytes, full=str, code=str, extra=dict, size=Py_ssize_t, n=Py_ssize_t, start=Py_ssize_t,
+               head=Py_ssize_t, gs=Py_ssize_t, length=Py_ssize_t)
 cdef object _gs1m(str value, bint mode, object quantity)
+
+cdef Py_ssize_t _L1305
+
+# The decoded gs1m code read in place (``s`` a bytes object's buffer, every index checked against n first).
+@cython.locals(c=cython.uchar, d=cython.uchar)
+cdef Py_ssize_t _code_start(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept
+
+@cython.locals(length=Py_ssize_t, j=Py_ssize_t)
+cdef Py_ssize_t _gs1_head(const unsigned char* s, Py_ssize_t i, Py_ssize_t g, Py_ssize_t n) noexcept
 
 @cython.locals(ch=Py_UCS4, c=Py_UCS4)
 cdef bint _cp866(str s) except -1
@@ -127,7 +142,8 @@ cdef object _email(object value)
                position=Py_ssize_t, code=cython.int, taxed=bint,
                req=dict, body=dict, company=dict, client=dict, it=dict, vat=dict, entry=dict, p=dict,
                items=list, rates=list, claimed_vat=list, turnover=dict, sums=list, warnings=list,
-               marks=list, counts=dict, by_rate=dict, doc_sums=list, item_row=tuple, vat_given=cython.longlong)
+               marks=list, counts=dict, by_rate=dict, doc_sums=list, item_row=tuple, vat_given=cython.longlong,
+               extra=dict)
 cpdef object validate_decoded(object obj, object version, object operation, object group_inn, object group_ffd,
                               object group_sno, str path_prefix=*, bint scanned=*)
 

@@ -26,7 +26,8 @@ Rules
 - Marking (v5 ``mark_code``, ``mark_processing_mode``, ``planned_status``) goes through the spec's own
   ``_item_marking`` on a stand-in item: the same code, the same full codes for the marking check. The common
   marked good (a ``gs1m`` code alone, processing mode "0" or none, no planned status) takes the same steps
-  without the stand-in (:func:`_gs1m`, with the spec's ``_code_data`` and ``_gs1_product``).
+  without the stand-in (:func:`_gs1m`): the spec's ``_code_data`` and ``_gs1_product`` done on the decoded
+  bytes in place, checked against the spec on generated codes (``test_gs1m_codes_read_in_place_…``).
 - Each check is the spec's rule on its success side only (same limits, same tables, same helpers imported from
   the spec module); the spec's docstring is the reference for what the rules mean. The spec's three warnings
   are made here the same way, in the same order: CP866 substitution in the texts it reads, a ``total`` rounded
@@ -52,6 +53,7 @@ from fiscal_core.api import _validate_py as _spec
 from fiscal_core.api import atol
 from fiscal_core.ffd.enums import TaxSystem, VatRate
 from fiscal_core.ffd.receipt import Item, MarkingCode, Payments, Receipt, VatSum
+from fiscal_core.ffd.tags import REGISTRY
 
 __all__ = ["bind", "decode", "validate_decoded", "validate_fast"]
 
@@ -84,6 +86,7 @@ _V4_METHOD = atol.PAYMENT_METHODS["full_prepayment"]
 _V4_SUBJECT = atol.PAYMENT_OBJECTS_V4["commodity"]
 _L1030: int = _spec._L[1030]
 _L1197: int = _spec._L[1197]
+_L1305: int = REGISTRY[1305].max_length  # the spec's _gs1_product limit: a GS1 product code (01 GTIN 21 serial)
 _L1021: int = _spec._L[1021]
 _ITEM_FIXED: int = _spec._ITEM_FIXED
 _MAX_ITEM: int = _spec._MAX_ITEM
@@ -158,8 +161,6 @@ _MARK_FIELDS = tuple(atol.MarkCode.__struct_fields__)
 _MARK_KEYS = _keys(_MARK_FIELDS)
 _item_marking = _spec._item_marking
 _Run = _spec._Run
-_code_data = _spec._code_data
-_gs1_product = _spec._gs1_product
 #: ``base64.b64decode(value, validate=True)`` without its Python frame: the same strict decoding of an ASCII str
 #: (a str that is not ASCII is a ValueError in both).
 _a2b_base64 = binascii.a2b_base64
@@ -178,13 +179,11 @@ _SHARES: dict[int, tuple[int, int]] = {int(r): r.included_fraction for r in VatR
 def bind(spec: ModuleType) -> None:
     """Answer with ``spec``'s :class:`Validated` and warnings (the compiled spec defines its own classes), and
     run its helpers: the compiled spec's when it is the one selected."""
-    global _Validated, _FieldWarning, _item_marking, _Run, _code_data, _gs1_product
+    global _Validated, _FieldWarning, _item_marking, _Run
     _Validated = spec.Validated
     _FieldWarning = spec.FieldWarning
     _item_marking = spec._item_marking
     _Run = spec._Run
-    _code_data = spec._code_data
-    _gs1_product = spec._gs1_product
 
 
 def _child(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -314,6 +313,11 @@ def _marking(
     if mark_in is not None:
         if type(mark_in) is not dict:
             return None
+        if len(mark_in) == 1 and status_in is None and (mode_in is None or mode_in == "0"):
+            # The common marked good: ``{"gs1m": "..."}`` alone, so the loop below would find just that one.
+            value = mark_in.get("gs1m")
+            if type(value) is str:
+                return _gs1m(value, mode_in is not None, quantity)
         given = {}
         for key in _MARK_FIELDS:
             value = mark_in.get(key)
@@ -344,7 +348,10 @@ def _gs1m(value: str, mode: bool, quantity: Any) -> tuple[int, Any, dict[str, An
     """:func:`_marking` of the common marked good: a ``gs1m`` code alone, ``mark_processing_mode`` "0" (``mode``)
     or absent, no planned status. The spec's own steps for it (``_mark``'s gs1m branch, ``_item_marking``'s sizes
     and quantity rule), without the stand-in item and the run the general case goes through: a marketplace's
-    receipt marks most of its items."""
+    receipt marks most of its items. The decoded code is read in place (:func:`_code_start`,
+    :func:`_gs1_head`); only the two texts the document keeps are made."""
+    if quantity != 1:
+        return None
     try:
         raw = _a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError):
@@ -353,18 +360,54 @@ def _gs1m(value: str, mode: bool, quantity: Any) -> tuple[int, Any, dict[str, An
         raw = raw[1:]
     if not raw.isascii():
         return None
-    full = _code_data(raw.decode("ascii"))
-    if not full:
+    n = len(raw)
+    start = _code_start(raw, 0, n)  # the spec's _code_data
+    if start == n:
         return None
-    code = _gs1_product(full)
-    if code is None or quantity != 1:
+    head = _code_start(raw, start, n)  # _gs1_product's own _code_data, applied to the full code again
+    gs = raw.find(b"\x1d", head)
+    length = _gs1_head(raw, head, gs if gs >= 0 else n, n)
+    if length < 0:
         return None
+    full = raw[start:n].decode("ascii")
+    code = raw[head : head + length].decode("ascii")
     extra: dict[str, Any] = {"marking": MarkingCode(kind=_GS1M, code=code)}
-    size = 4 + 4 + len(code) + 5  # 1163 {13xx} and the 2106 the marking check adds
+    size = 4 + 4 + length + 5  # 1163 {13xx} and the 2106 the marking check adds
     if mode:
         extra["marking_mode"] = 0
         size += 5
     return size, full, extra
+
+
+def _code_start(s: bytes, i: int, n: int) -> int:
+    """Where the spec's ``_code_data`` makes the ASCII code ``s[i:n]`` start: after an AIM symbology identifier
+    (``]d2``, ``]C1``, ``]Q3``), then after any GS (a leading FNC1)."""
+    if n - i >= 3 and s[i] == 93:  # "]"
+        c = s[i + 1]
+        d = s[i + 2]
+        if (c == 100 and d == 50) or (c == 67 and d == 49) or (c == 81 and d == 51):  # d2, C1, Q3
+            i += 3
+    while i < n and s[i] == 29:
+        i += 1
+    return i
+
+
+def _gs1_head(s: bytes, i: int, g: int, n: int) -> int:
+    """The length of the spec's ``_gs1_product`` of the ASCII code ``s[i:n]`` (``_code_data`` applied already)
+    whose first GS is at ``g`` (``n``: none): ``01<GTIN>21<serial>`` up to that GS, its serial's end guessed
+    when the code has no GS; -1 when it is not one or is longer than tag 1305 allows."""
+    length = g - i
+    if length < 19 or s[i] != 48 or s[i + 1] != 49 or s[i + 16] != 50 or s[i + 17] != 49:  # "01", "21"
+        return -1
+    for j in range(i + 2, i + 16):
+        if not 48 <= s[j] <= 57:
+            return -1
+    if g == n:  # no separators (a scanner that drops them): the serial's usual ends
+        if length > 33 and s[i + 31] == 57 and s[i + 32] == 49:  # "91"
+            length = 31
+        elif length > 27 and s[i + 25] == 57 and s[i + 26] == 51:  # "93"
+            length = 25
+    return length if length <= _L1305 else -1
 
 
 def _cp866(s: str) -> bool:
