@@ -110,7 +110,8 @@ cdef object _quantity(long long q)
 
 cdef dict _QUANTITIES
 
-@cython.locals(mark=object, given=dict, key=object, value=object, stand_in=object, run=object, extra=dict)
+@cython.locals(mark=object, given=dict, key=object, value=object, stand_in=object, run=object, extra=dict,
+               plain_mode=bint)
 cdef object _marking(object mark_in, object mode_in, object status_in, object quantity)
 
 @cython.locals(raw=bytes, full=str, code=str, extra=dict, size=Py_ssize_t, n=Py_ssize_t, start=Py_ssize_t,

@@ -313,8 +313,9 @@ def _marking(
     if mark_in is not None:
         if type(mark_in) is not dict:
             return None
-        if len(mark_in) == 1 and status_in is None and (mode_in is None or mode_in == "0"):
-            # The common marked good: ``{"gs1m": "..."}`` alone, so the loop below would find just that one.
+        # _gs1m's case: a gs1m code alone, processing mode "0" or none, no planned status.
+        plain_mode = status_in is None and (mode_in is None or mode_in == "0")
+        if plain_mode and len(mark_in) == 1:  # ``{"gs1m": "..."}``: the loop below would find just that one
             value = mark_in.get("gs1m")
             if type(value) is str:
                 return _gs1m(value, mode_in is not None, quantity)
@@ -325,7 +326,7 @@ def _marking(
                 if type(value) is not str:
                     return None
                 given[key] = value
-        if len(given) == 1 and status_in is None and (mode_in is None or mode_in == "0"):
+        if plain_mode and len(given) == 1:
             value = given.get("gs1m")
             if value is not None:
                 return _gs1m(value, mode_in is not None, quantity)
