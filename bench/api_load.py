@@ -17,6 +17,10 @@ work and a random walk through memory): this VM's speed swings by up to ×2, so 
 probes.
 ``--fiscal-workers N``: the tiered layout (``serve --workers 1 --fiscal-workers N``), the API worker alone on
 core 0 and the fiscal-only workers on core 1 beside this client; their CPU per receipt comes from /proc.
+``--random-ids``: random uuid4 external_ids, as most integrations send, instead of the default rising counter
+(``RUN-n``). The counter's keys land side by side in the intake's idempotency index; random ones land on a
+different leaf page each, so every group commit rewrites about a page a receipt there (bench/RESULTS.md,
+session 20).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 import time
 from typing import Any
 
@@ -112,6 +117,8 @@ def main() -> None:
     ap.add_argument("--ofd", default="none", help="the server's --ofd (none, embedded or HOST:PORT)")
     ap.add_argument("--fiscal-workers", type=int, default=0, help="the tiered layout (see above); 0: one process")
     ap.add_argument("--marked", action="store_true", help="every line a marked good (a marketplace's receipts)")
+    ap.add_argument("--random-ids", action="store_true",
+                    help="random (uuid4) external_ids, as most integrations send, instead of a rising counter")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.sched_setaffinity(0, {1})
@@ -150,8 +157,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     n = 0
     while n < args.receipts:
         k = min(args.batch, args.receipts - n)
-        bodies.append(json.dumps({"receipts": [receipt(rng, f"{run_id}-{n + j}", args.items, args.marked)
-                                               for j in range(k)]}, ensure_ascii=False).encode())  # fmt: skip
+        ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) if args.random_ids else f"{run_id}-{n + j}"
+               for j in range(k)]  # fmt: skip
+        bodies.append(json.dumps({"receipts": [receipt(rng, ext, args.items, args.marked) for ext in ids]},
+                                 ensure_ascii=False).encode())  # fmt: skip
         n += k
     queue = list(reversed(bodies))
     lock = threading.Lock()
