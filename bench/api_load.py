@@ -38,8 +38,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-import uuid
 import time
+import uuid
 from typing import Any
 
 from server_cpu import cpu_per_item, pin_fiscal_workers, process_cpu, scrape, vm_probe
@@ -117,8 +117,11 @@ def main() -> None:
     ap.add_argument("--ofd", default="none", help="the server's --ofd (none, embedded or HOST:PORT)")
     ap.add_argument("--fiscal-workers", type=int, default=0, help="the tiered layout (see above); 0: one process")
     ap.add_argument("--marked", action="store_true", help="every line a marked good (a marketplace's receipts)")
-    ap.add_argument("--random-ids", action="store_true",
-                    help="random (uuid4) external_ids, as most integrations send, instead of a rising counter")
+    ap.add_argument(
+        "--random-ids",
+        action="store_true",
+        help="random (uuid4) external_ids, as most integrations send, instead of a rising counter",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.sched_setaffinity(0, {1})
