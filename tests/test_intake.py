@@ -251,6 +251,56 @@ def test_finish_moves_a_receipt_out_of_pending_once_and_feeds_the_tenant(tmp_pat
         assert intake.callbacks_due("shop", 99.0) == []
 
 
+def test_feed_and_entries_read_whole_batches_and_name_a_missing_row(tmp_path: pathlib.Path) -> None:
+    """Two tenants' outcomes interleaved in the feed: a tenant's pages (``after``, ``limit``) hold only its own
+    receipts, in feed order, each with its entry's envelope and its outcome. Both reads fetch a page's rows in
+    one call per database: a feed row whose result is gone, or an entry asked for that was never journaled, is
+    named in the error, not skipped or answered half."""
+    doc = samples.receipt(1, 1)
+    with Intake(tmp_path / "intake") as intake:
+        news = [new(t, f"{t}-{k}", doc, tenant=t) for k in range(7) for t in ("shop", "shopx")]
+        acc = intake.accept(news)
+        ents = intake.entries([a.uuid for a in acc])
+        done = [
+            (
+                a.uuid,
+                e,
+                Outcome("done", 100.0 + k, "R1", "9999078900000001", "1", k + 2, k, 1, k, "2026-06-01T10:00:00"),
+            )
+            for k, (a, e) in enumerate(zip(acc, ents, strict=True))
+        ]
+        intake.finish(done[:5])
+        intake.finish(done[5:])
+        for tenant in ("shop", "shopx"):
+            mine = [(a.uuid, n.entry.external_id) for a, n in zip(acc, news, strict=True) if n.entry.tenant == tenant]
+            pages, after = [], 0
+            while page := intake.feed(tenant, after, limit=3):
+                assert len(page) <= 3 and all(seq > after for seq, *_ in page)
+                pages.append(page)
+                after = page[-1][0]
+            rows = [row for page in pages for row in page]
+            assert [len(p) for p in pages] == [3, 3, 1]
+            assert [(u, e.external_id) for _, u, e, _ in rows] == mine
+            assert [seq for seq, *_ in rows] == sorted(seq for seq, *_ in rows)
+            # each outcome is its own entry's: outcome k (of news[k]) has fd k + 2
+            fds = [(e.tenant, o.fd_number) for _, _, e, o in rows]
+            assert fds == [(tenant, 2 * int(e.split("-")[1]) + 2 + (tenant == "shopx")) for _, e in mine]
+        lost = acc[4].uuid
+        with intake.env.begin(write=True) as txn:
+            assert txn.delete(lost, db=intake.results)
+        with pytest.raises(RuntimeError, match=lost.hex()):
+            intake.feed("shop")
+        assert len(intake.feed("shopx")) == 7
+        assert [e.external_id for e in intake.entries([acc[3].uuid, acc[0].uuid, acc[3].uuid])] == [
+            "shopx-1",
+            "shop-0",
+            "shopx-1",
+        ]
+        never = uuidlib.uuid4().bytes
+        with pytest.raises(KeyError, match=never.hex()):
+            intake.entries([acc[0].uuid, never])
+
+
 def test_finish_writes_batches_with_replays_and_repeats_as_outcome_by_outcome(tmp_path: pathlib.Path) -> None:
     """A batch of fresh outcomes takes the intake's one-call-per-database path; a batch with an outcome written
     before or one outcome twice goes outcome by outcome. Either way: feed numbers gapless in batch order, 0 for

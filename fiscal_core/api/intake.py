@@ -577,8 +577,16 @@ class Intake:
         return out
 
     def entries(self, uuids: Iterable[bytes]) -> list[Entry]:
+        """The journaled entries of ``uuids`` (every one must be journaled), in order."""
+        keys = uuids if type(uuids) is list else list(uuids)
         with self._read() as txn:
-            return [_entry_dec.decode(cast(bytes, txn.get(u, db=self.journal))) for u in uuids]
+            rows = txn.cursor(db=self.journal).getmulti(keys)  # one C call; it leaves out keys it does not find
+        if len(rows) != len(keys):
+            found = {k for k, _ in rows}
+            lost = next(u for u in keys if u not in found)
+            raise KeyError(f"no journaled entry {lost.hex()}")
+        dec = _entry_dec.decode
+        return [dec(raw) for _, raw in rows]
 
     def pending_count(self) -> int:
         with self._read() as txn:
@@ -673,20 +681,30 @@ class Intake:
         number returned); each entry read as its :class:`EntryHead` (a feed row never shows the document)."""
         prefix = tenant.encode() + _SEP
         n = len(prefix)
-        out: list[tuple[int, bytes, EntryHead, Outcome]] = []
+        seqs: list[int] = []
+        uuids: list[bytes] = []
         with self._read() as txn:
             cursor = txn.cursor(db=self.feed_db)
             if not cursor.set_range(prefix + _u64(after + 1)):
-                return out
-            get, journal, results = txn.get, self.journal, self.results
-            head, outcome = _head_dec.decode, _outcome_dec.decode
-            for key, value in cursor:
-                if key[:n] != prefix or len(out) >= limit:
+                return []
+            for key, value in cursor:  # buffers=False: bytes, and so is every value read below
+                if key[:n] != prefix or len(uuids) >= limit:
                     break
-                uuid = cast(bytes, value)  # buffers=False: bytes, and so is every get below
-                entry = head(cast(bytes, get(uuid, db=journal)))
-                out.append((int.from_bytes(key[n:], "big"), uuid, entry, outcome(cast(bytes, get(uuid, db=results)))))
-        return out
+                seqs.append(int.from_bytes(key[n:], "big"))
+                uuids.append(value)
+            # Each database's rows in one C call, not a get per row (getmulti leaves out keys it does not find).
+            heads = txn.cursor(db=self.journal).getmulti(uuids)
+            outcomes = txn.cursor(db=self.results).getmulti(uuids)
+        if len(heads) != len(uuids) or len(outcomes) != len(uuids):
+            # A feed row, its entry and its outcome are written in one transaction: one missing is damage.
+            found = {k for k, _ in heads} & {k for k, _ in outcomes}
+            lost = next(u for u in uuids if u not in found)
+            raise RuntimeError(f"intake damaged: receipt {lost.hex()} is in the feed without its entry or result")
+        head, outcome = _head_dec.decode, _outcome_dec.decode
+        return [
+            (seq, uuid, head(h), outcome(o))
+            for seq, uuid, (_, h), (_, o) in zip(seqs, uuids, heads, outcomes, strict=True)
+        ]
 
     def feed_head(self) -> int:
         with self._read() as txn:
