@@ -45,6 +45,13 @@ seal = Extension(
     extra_link_args=link_args,
 )
 
+reader = Extension(
+    "fiscal_core._native._reader",
+    ["native/tlv/_reader.pyx"],
+    extra_compile_args=[*compile_args, "-Wno-unused-function"],
+    extra_link_args=link_args,
+)
+
 
 def _write_if_changed(path: str, text: str) -> None:
     """Rewrite ``path`` only when its text changes, so an unchanged twin is not recompiled."""
@@ -101,7 +108,7 @@ fastpath = Extension(
 
 setup(
     ext_modules=cythonize(
-        [tlv, receipt, seal],
+        [tlv, receipt, seal, reader],
         language_level=3,
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False},
     )

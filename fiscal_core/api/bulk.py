@@ -34,7 +34,7 @@ import msgspec
 from fiscal_core.api import views
 from fiscal_core.api.http import Later, Request, Response
 from fiscal_core.api.intake import Accepted, Entry, NewEntry
-from fiscal_core.api.validate import SCAN_FROM, RequestInvalid, decode, scan, validate_decoded
+from fiscal_core.api.validate import SCAN_FROM, RequestInvalid, decode, read_validated, scan, validate_decoded
 from fiscal_core.ffd import fnsjson, qr, tlv
 
 if TYPE_CHECKING:
@@ -168,39 +168,59 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
     gates: dict[str, tuple[int, str, str] | None] = {}
     prebuild = svc.pipeline.prebuild
     svc.clock()
+    contexts: dict[str, Any] = {}
+
+    def resolve(code: str, operation: str) -> tuple[Any, ...] | None:
+        """The native reader's view of a group: (version, INN, FFD, tax systems, the group), None when it is not
+        this tenant's (the element's own path then words the error)."""
+        ctx = contexts.get(code)
+        if ctx is None and code not in contexts:
+            group = model.groups.get(code)
+            if group is not None and group.tenant == login:
+                ctx = (4 if group.ffd == "1.05" else 5, tenant.inn, group.ffd, tenant.tax_systems, group)
+            contexts[code] = ctx
+        return ctx
+
     for i, raw in enumerate(bulk.receipts):
         prefix = f"receipts[{i}]"
-        # One read serves the head and the validation fast path (the byte reader's, else the decoder's); the
-        # typed decode words the shape errors.
-        read = scan(bytes(raw)) if scan is not None and len(raw) >= SCAN_FROM else None
-        obj = read if read is not None else decode(memoryview(raw))
-        if type(obj) is dict and type(obj.get("group_code")) is str and type(obj.get("operation")) is str:
-            head = BulkHead(group_code=obj["group_code"], operation=obj["operation"])
+        data = bytes(raw)
+        got = read_validated(data, resolve, prefix + ".") if read_validated is not None else None
+        if got is not None:  # the common v5 sale, read and checked in one native pass
+            group, v = got[0][4], got[1]
+            operation = v.operation
         else:
-            try:
-                head = msgspec.json.decode(raw, type=BulkHead)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                results[i] = _item_error(32, "bad_item", str(exc).replace("$", prefix), prefix)
+            # One read serves the head and the validation fast path (the byte reader's, else the decoder's); the
+            # typed decode words the shape errors.
+            read = scan(data) if scan is not None and len(raw) >= SCAN_FROM else None
+            obj = read if read is not None else decode(memoryview(raw))
+            if type(obj) is dict and type(obj.get("group_code")) is str and type(obj.get("operation")) is str:
+                head = BulkHead(group_code=obj["group_code"], operation=obj["operation"])
+            else:
+                try:
+                    head = msgspec.json.decode(raw, type=BulkHead)
+                except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                    results[i] = _item_error(32, "bad_item", str(exc).replace("$", prefix), prefix)
+                    continue
+            group = model.groups.get(head.group_code)
+            if group is None or group.tenant != login:
+                results[i] = _item_error(
+                    20, "group_not_yours", f"no group {head.group_code!r} of this tenant", f"{prefix}.group_code"
+                )
                 continue
-        group = model.groups.get(head.group_code)
-        if group is None or group.tenant != login:
-            results[i] = _item_error(
-                20, "group_not_yours", f"no group {head.group_code!r} of this tenant", f"{prefix}.group_code"
-            )
-            continue
-        version = 4 if group.ffd == "1.05" else 5
+            operation = head.operation
         try:
-            v = validate_decoded(
-                obj,
-                raw,
-                version=version,
-                operation=head.operation,
-                group_inn=tenant.inn,
-                group_ffd=group.ffd,
-                group_sno=tenant.tax_systems,
-                path_prefix=prefix + ".",
-                scanned=read is not None,
-            )
+            if got is None:
+                v = validate_decoded(
+                    obj,
+                    raw,
+                    version=4 if group.ffd == "1.05" else 5,
+                    operation=operation,
+                    group_inn=tenant.inn,
+                    group_ffd=group.ffd,
+                    group_sno=tenant.tax_systems,
+                    path_prefix=prefix + ".",
+                    scanned=read is not None,
+                )
             svc._check_caps(group, v.document, f"{prefix}.receipt")
         except RequestInvalid as exc:
             results[i] = {
@@ -236,7 +256,7 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
         if key in seen:
             results[i] = {"duplicate_of_item": seen[key]}
         seen.setdefault(key, i)
-        entry = svc._entry(login, group.code, head.operation, 0, v)
+        entry = svc._entry(login, group.code, operation, 0, v)
         entries.append(entry)
         # The body encoded now, while the receipt's objects are in the cache; they are freed with ``v`` at the
         # end of this iteration (the answer keeps only the warnings, which the entry already holds).

@@ -44,6 +44,8 @@ __all__ = [
     "Validated",
     "decode",
     "implementations",
+    "read_validated",
+    "read_validated_py",
     "scan",
     "source_digest",
     "substitute_cp866",
@@ -116,6 +118,49 @@ scan: Any = _fast_module.scan if FAST_IMPLEMENTATION == "native" else None
 #: Bodies from this size on are read by ``scan``: it pays for itself on the items it spares the dict path, and a
 #: one- or two-item receipt has too few (bench/RESULTS.md, session 12: a 2-item single POST ran 2-4 % slower).
 SCAN_FROM = 1024
+
+
+def read_validated_py(raw: bytes, resolve: Any, path_prefix: str = "") -> tuple[Any, Any] | None:
+    """The spec of ``fiscal_core._native._reader.read_validated``: a bulk element through the fast path.
+
+    Its head (``group_code`` and ``operation``, both strings), then ``ctx = resolve(group_code, operation)``, a
+    tuple ``(version, group_inn, group_ffd, group_sno, ...)`` or None, then the fast path for the group's
+    version. Answers ``(ctx, Validated)``, or None when any step declines: the caller's own path then reads
+    the element again and words its errors.
+    """
+    obj = decode(raw)
+    if type(obj) is not dict:
+        return None
+    code, operation = obj.get("group_code"), obj.get("operation")
+    if type(code) is not str or type(operation) is not str:
+        return None
+    ctx = resolve(code, operation)
+    if ctx is None:
+        return None
+    v = _fast_decoded(obj, ctx[0], operation, ctx[1], ctx[2], ctx[3], path_prefix, False)
+    return None if v is None else (ctx, v)
+
+
+def _native_reader() -> Any:
+    """The native bulk reader's ``read_validated`` bound to the selected spec, or None: with the pure-Python
+    twins (it reads the compiled fast path's tables and answers what it does), or when it is not built (an
+    ``ImportError`` when the native core is required)."""
+    if FAST_IMPLEMENTATION != "native":
+        return None
+    try:
+        from fiscal_core._native import _reader
+    except ImportError:
+        if _impl.REQUIRE_EXTENSIONS:
+            raise
+        return None
+    _reader.bind(_module)
+    return _reader.read_validated
+
+
+#: A bulk element's bytes straight to ``(ctx, Validated)`` for the common v5 sale (the native twin of
+#: :func:`read_validated_py`; None for everything else), or None when the native core is not in use: the bulk
+#: API then reads every element with ``scan`` and ``validate_decoded``.
+read_validated: Any = _native_reader()
 
 if TYPE_CHECKING:
     from fiscal_core.api._validate_py import (

@@ -1,0 +1,733 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Native reader of a bulk receipt (``fiscal_core._native._reader``): a bulk element's bytes straight to the
+:class:`Validated` the validation fast path gives, in one pass, for the common v5 sale.
+
+The twin and spec is :func:`fiscal_core.api.validate.read_validated_py`: the byte reader ``scan`` (or the
+decoder), the element's head, ``resolve`` and ``validate_decoded`` — the fast path the bulk API ran before
+this module. For every body this module answers, the answer is the twin's, field for field and the msgpack
+byte for byte (tests/test_api_reader.py, on the fast path's random and mutated corpora).
+
+What it takes: a JSON object of ``group_code``, ``operation``, ``external_id``, ``timestamp`` and ``receipt``;
+the receipt of ``company`` (``inn``, ``sno``, ``email``, ``payment_address``), ``client`` (``email``),
+``items``, ``payments`` and ``total``; each item of ``name``, ``price``, ``quantity``, ``sum``, ``measure``,
+``payment_method``, ``payment_object`` and ``vat`` (``type``, optional ``sum``); each payment of ``type`` and
+``sum``. Amounts are JSON numbers without sign or exponent; texts have no escapes. A name or address of ASCII
+and Russian letters is checked here byte by byte; one with any other character goes through the fast path's
+own text rule (CP866 as it is, else substituted with the spec's warning). It returns None for anything else —
+another key, a key twice, null, a string amount, a phone, receipt-level ``vats``, a group ``resolve`` does not
+know, any error — and the caller then takes the twin's path, which stays the only source of errors. So a None
+costs only the time spent so far, and nothing here decides a refusal.
+
+Why: the twin reads the element into dicts and rows of Python objects, then checks those objects one by one;
+about 30 µs of a ten-item receipt's 72 on the one-core bulk path (bench/RESULTS.md, session 20). Here the
+envelope and the items are read into C values and checked there; only the objects the document is made of are
+made.
+"""
+
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memcmp
+
+from fiscal_core.api import _fastpath_py as _fp
+
+cdef object _OPS = _fp._OPS
+cdef object _TOP_FFD = _fp._TOP_FFD
+cdef dict _VAT = _fp._VAT
+cdef dict _METHODS = _fp._METHODS
+cdef dict _SUBJECTS_V5 = _fp._SUBJECTS_V5
+cdef dict _MEASURES = _fp._MEASURES
+cdef dict _SNO = _fp._SNO
+cdef dict _SHARES = _fp._SHARES
+cdef object _inn_ok = _fp._inn_ok
+cdef object _parse_timestamp = _fp._parse_timestamp
+cdef object _email = _fp._email
+cdef object _quantity = _fp._quantity
+cdef object _TaxSystem = _fp.TaxSystem
+cdef object _Item = _fp.Item
+cdef object _Payments = _fp.Payments
+cdef object _Receipt = _fp.Receipt
+cdef object _PACK_ENCODE = _fp._PACK.encode
+cdef Py_ssize_t _L1030 = _fp._L1030
+cdef Py_ssize_t _ITEM_FIXED = _fp._ITEM_FIXED
+cdef Py_ssize_t _MAX_ITEM = _fp._MAX_ITEM
+cdef Py_ssize_t _RESERVE = _fp._RESERVE
+cdef Py_ssize_t _MAX_DOCUMENT = _fp._MAX_DOCUMENT
+cdef long long _MAX_KOPECKS = _fp._MAX_KOPECKS
+cdef long long _MAX_RUB_WHOLE = _fp._MAX_RUB_WHOLE
+cdef long long _MAX_THOUSANDTHS = _fp._MAX_THOUSANDTHS
+cdef object _needs_map = _fp._NEEDS_MAP.search
+cdef object _substituted = _fp._substituted
+cdef object _Validated = _fp._Validated
+cdef object _FieldWarning = _fp._FieldWarning
+cdef tuple _EMPTY = ()
+
+DEF MAX_ITEMS = 100
+DEF MAX_PAYMENTS = 10
+
+
+def bind(spec):
+    """Answer with ``spec``'s :class:`Validated` and warnings (the compiled spec defines its own classes), as
+    the fast path does."""
+    global _Validated, _FieldWarning
+    _Validated = spec.Validated
+    _FieldWarning = spec.FieldWarning
+
+
+cdef struct Span:
+    Py_ssize_t a      # the text's first byte (after the opening quote); -1: absent
+    Py_ssize_t b      # after its last byte (the closing quote's index)
+
+
+cdef struct ItemRec:
+    Span name
+    Span method
+    Span vat_type
+    long long price       # kopecks
+    long long qty         # thousandths
+    long long amount      # kopecks
+    long long vat_sum     # kopecks, -2: absent
+    long long subject
+    long long measure
+    unsigned int seen
+
+
+cdef struct Rec:
+    Span group_code, operation, external_id, timestamp
+    Span inn, sno, company_email, place, client_email
+    long long total
+    int n_items, n_payments
+    long long pay_type[MAX_PAYMENTS]
+    long long pay_sum[MAX_PAYMENTS]
+    ItemRec items[MAX_ITEMS]
+
+
+# Every reader below returns the index after what it read, or -1 to decline; indexes are checked against n
+# before every read.
+
+cdef inline Py_ssize_t _ws(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    cdef unsigned char c
+    while i < n:
+        c = s[i]
+        if c != 32 and c != 10 and c != 13 and c != 9:
+            break
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t _string(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span* out) noexcept:
+    """The JSON string at ``i`` (its quote) without escapes or control characters, as a span."""
+    cdef unsigned char c
+    if i >= n or s[i] != 34:
+        return -1
+    i += 1
+    out.a = i
+    while i < n:
+        c = s[i]
+        if c == 34:
+            out.b = i
+            return i + 1
+        if c == 92 or c < 32:
+            return -1
+        i += 1
+    return -1
+
+
+cdef inline bint _is(const unsigned char* s, Span k, const char* word, Py_ssize_t m) noexcept:
+    return k.b - k.a == m and memcmp(s + k.a, word, m) == 0
+
+
+cdef inline Py_ssize_t _colon(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    i = _ws(s, i, n)
+    if i >= n or s[i] != 58:
+        return -1
+    return _ws(s, i + 1, n)
+
+
+cdef inline Py_ssize_t _next(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, unsigned char close) noexcept:
+    """After a member: the next key's index (past ``,``), 0 at ``close`` (returned as -2 - index after it), -1."""
+    i = _ws(s, i, n)
+    if i >= n:
+        return -1
+    if s[i] == 44:
+        return _ws(s, i + 1, n)
+    if s[i] == close:
+        return -2 - (i + 1)
+    return -1
+
+
+cdef Py_ssize_t _amount(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, int decimals, long long* out) noexcept:
+    """A JSON number ``digits[.digits]`` (no sign, no exponent) as the fast path's ``_kopecks`` (``decimals``
+    2) or ``_thousandths`` (3) reads it; -1 for any other form or a value they refuse."""
+    cdef Py_ssize_t start = i, j
+    cdef long long whole = 0, frac = 0, v
+    cdef long long limit = _MAX_RUB_WHOLE if decimals == 2 else 99_999
+    cdef int used = 0
+    cdef unsigned char c
+    if i >= n or not 48 <= s[i] <= 57:
+        return -1
+    if s[i] == 48 and i + 1 < n and 48 <= s[i + 1] <= 57:
+        return -1  # a leading zero is not JSON
+    while i < n and 48 <= s[i] <= 57:
+        whole = whole * 10 + (s[i] - 48)
+        if whole > limit:
+            return -1
+        i += 1
+    if i < n and (s[i] == 101 or s[i] == 69):
+        return -1  # an exponent: the twin's reader decides
+    if i < n and s[i] == 46:
+        i += 1
+        j = i
+        while i < n and 48 <= s[i] <= 57:
+            c = s[i]
+            if used < decimals:
+                frac = frac * 10 + (c - 48)
+                used += 1
+            elif c != 48:
+                return -1
+            i += 1
+        if i == j or i - start > 40:
+            return -1
+        if i < n and (s[i] == 101 or s[i] == 69):
+            return -1
+        while used < decimals:
+            frac *= 10
+            used += 1
+        v = whole * (100 if decimals == 2 else 1000) + frac
+    else:  # an int
+        if decimals == 2:
+            v = whole * 100
+        else:
+            if whole == 0:
+                return -1
+            v = whole * 1000
+    if decimals == 2:
+        if v > _MAX_KOPECKS:
+            return -1
+    elif not 0 < v <= _MAX_THOUSANDTHS:
+        return -1
+    out[0] = v
+    return i
+
+
+cdef inline Py_ssize_t _int(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, long long* out) noexcept:
+    """A JSON int of at most 9 digits, no sign (a fraction or exponent declines: the field wants an int)."""
+    cdef Py_ssize_t start = i
+    cdef long long v = 0
+    if i >= n or not 48 <= s[i] <= 57:
+        return -1
+    if s[i] == 48 and i + 1 < n and 48 <= s[i + 1] <= 57:
+        return -1
+    while i < n and 48 <= s[i] <= 57:
+        v = v * 10 + (s[i] - 48)
+        i += 1
+        if i - start > 9:
+            return -1
+    if i < n and (s[i] == 46 or s[i] == 101 or s[i] == 69):
+        return -1
+    out[0] = v
+    return i
+
+
+cdef Py_ssize_t _cp866_chars(const unsigned char* s, Span t) noexcept:
+    """The characters of the UTF-8 text ``t`` when each is ASCII or a Russian letter (CP866 holds those as they
+    are), else -1 (the fast path's ``_cp866`` asks the spec's pattern about anything else: so does the twin)."""
+    cdef Py_ssize_t i = t.a, count = 0
+    cdef unsigned char c, d
+    while i < t.b:
+        c = s[i]
+        if c < 0x80:
+            i += 1
+        elif i + 1 < t.b:
+            d = s[i + 1]
+            if c == 0xD0 and (0x90 <= d <= 0xBF or d == 0x81):  # А..п, Ё
+                i += 2
+            elif c == 0xD1 and (0x80 <= d <= 0x8F or d == 0x91):  # р..я, ё
+                i += 2
+            else:
+                return -1
+        else:
+            return -1
+        count += 1
+    return count
+
+
+cdef inline object _text(const unsigned char* s, Span t):
+    """The span's text (UTF-8; a UnicodeDecodeError for bytes that are not)."""
+    return PyUnicode_DecodeUTF8(<const char*>s + t.a, t.b - t.a, NULL)
+
+
+cdef object _kept_text(str value, Py_ssize_t limit, list warnings, str at, Py_ssize_t index, str field):
+    """The fast path's ``_text`` and, when that refuses, its ``_text_warned``, for a text with a character
+    beyond ASCII and the Russian letters: CP866 may hold it as it is (``№``), else it is substituted and the
+    substitution reported in ``warnings`` as the spec words it; None when the spec must decide."""
+    if value and len(value) <= limit and _needs_map(value) is None:  # the fast path's _cp866, on the spec's pattern
+        return value
+    if not value:
+        return None
+    text, message = _substituted(value)
+    if not text or len(text) > limit:
+        return None
+    if message is not None:
+        path = f"{at}[{index}].{field}" if index >= 0 else at + field
+        warnings.append(_FieldWarning(path=path, code="cp866_substitution", message=message))
+    return text
+
+
+cdef Py_ssize_t _item(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, ItemRec* it) noexcept:
+    cdef Span k
+    cdef unsigned int bit
+    cdef Py_ssize_t e
+    it.seen = 0
+    it.vat_sum = -2
+    i = _ws(s, i + 1, n)
+    if i < n and s[i] == 125:
+        return i + 1
+    while True:
+        i = _string(s, i, n, &k)
+        if i < 0:
+            return -1
+        i = _colon(s, i, n)
+        if i < 0:
+            return -1
+        if _is(s, k, "name", 4):
+            bit = 1
+            i = _string(s, i, n, &it.name)
+        elif _is(s, k, "price", 5):
+            bit = 2
+            i = _amount(s, i, n, 2, &it.price)
+        elif _is(s, k, "quantity", 8):
+            bit = 4
+            i = _amount(s, i, n, 3, &it.qty)
+        elif _is(s, k, "sum", 3):
+            bit = 8
+            i = _amount(s, i, n, 2, &it.amount)
+        elif _is(s, k, "measure", 7):
+            bit = 16
+            i = _int(s, i, n, &it.measure)
+        elif _is(s, k, "payment_method", 14):
+            bit = 32
+            i = _string(s, i, n, &it.method)
+        elif _is(s, k, "payment_object", 14):
+            bit = 64
+            i = _int(s, i, n, &it.subject)
+        elif _is(s, k, "vat", 3):
+            bit = 128
+            i = _vat(s, i, n, it)
+        else:
+            return -1
+        if i < 0 or it.seen & bit:
+            return -1
+        it.seen |= bit
+        e = _next(s, i, n, 125)
+        if e < -1:
+            return -2 - e
+        if e < 0:
+            return -1
+        i = e
+
+
+cdef Py_ssize_t _vat(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, ItemRec* it) noexcept:
+    cdef Span k
+    cdef int seen = 0
+    cdef Py_ssize_t e
+    if i >= n or s[i] != 123:
+        return -1
+    i = _ws(s, i + 1, n)
+    if i < n and s[i] == 125:
+        return -1  # no type
+    while True:
+        i = _string(s, i, n, &k)
+        if i < 0:
+            return -1
+        i = _colon(s, i, n)
+        if i < 0:
+            return -1
+        if _is(s, k, "type", 4) and not seen & 1:
+            seen |= 1
+            i = _string(s, i, n, &it.vat_type)
+        elif _is(s, k, "sum", 3) and not seen & 2:
+            seen |= 2
+            i = _amount(s, i, n, 2, &it.vat_sum)
+        else:
+            return -1
+        if i < 0:
+            return -1
+        e = _next(s, i, n, 125)
+        if e < -1:
+            return -2 - e if seen & 1 else -1
+        if e < 0:
+            return -1
+        i = e
+
+
+cdef Py_ssize_t _payment(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, long long* kind, long long* paid) noexcept:
+    cdef Span k
+    cdef int seen = 0
+    cdef Py_ssize_t e
+    i = _ws(s, i + 1, n)
+    while True:
+        i = _string(s, i, n, &k)
+        if i < 0:
+            return -1
+        i = _colon(s, i, n)
+        if i < 0:
+            return -1
+        if _is(s, k, "type", 4) and not seen & 1:
+            seen |= 1
+            i = _int(s, i, n, kind)
+        elif _is(s, k, "sum", 3) and not seen & 2:
+            seen |= 2
+            i = _amount(s, i, n, 2, paid)
+        else:
+            return -1
+        if i < 0:
+            return -1
+        e = _next(s, i, n, 125)
+        if e < -1:
+            return -2 - e if seen == 3 else -1
+        if e < 0:
+            return -1
+        i = e
+
+
+cdef Py_ssize_t _object(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Rec* r, int which) noexcept:
+    """``company`` (which 0) or ``client`` (1): string fields only."""
+    cdef Span k
+    cdef int seen = 0, bit
+    cdef Span* dest
+    cdef Py_ssize_t e
+    if i >= n or s[i] != 123:
+        return -1
+    i = _ws(s, i + 1, n)
+    if i < n and s[i] == 125:
+        return i + 1
+    while True:
+        i = _string(s, i, n, &k)
+        if i < 0:
+            return -1
+        i = _colon(s, i, n)
+        if i < 0:
+            return -1
+        if which == 0 and _is(s, k, "inn", 3):
+            bit, dest = 1, &r.inn
+        elif which == 0 and _is(s, k, "sno", 3):
+            bit, dest = 2, &r.sno
+        elif which == 0 and _is(s, k, "email", 5):
+            bit, dest = 4, &r.company_email
+        elif which == 0 and _is(s, k, "payment_address", 15):
+            bit, dest = 8, &r.place
+        elif which == 1 and _is(s, k, "email", 5):
+            bit, dest = 16, &r.client_email
+        else:
+            return -1
+        if seen & bit:
+            return -1
+        seen |= bit
+        i = _string(s, i, n, dest)
+        if i < 0:
+            return -1
+        e = _next(s, i, n, 125)
+        if e < -1:
+            return -2 - e
+        if e < 0:
+            return -1
+        i = e
+
+
+cdef Py_ssize_t _body(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Rec* r) noexcept:
+    cdef Span k
+    cdef int seen = 0, bit
+    cdef Py_ssize_t e
+    if i >= n or s[i] != 123:
+        return -1
+    i = _ws(s, i + 1, n)
+    while True:
+        i = _string(s, i, n, &k)
+        if i < 0:
+            return -1
+        i = _colon(s, i, n)
+        if i < 0:
+            return -1
+        if _is(s, k, "items", 5):
+            bit = 1
+            i = _array(s, i, n, r, 0)
+        elif _is(s, k, "payments", 8):
+            bit = 2
+            i = _array(s, i, n, r, 1)
+        elif _is(s, k, "total", 5):
+            bit = 4
+            i = _amount(s, i, n, 2, &r.total)
+        elif _is(s, k, "company", 7):
+            bit = 8
+            i = _object(s, i, n, r, 0)
+        elif _is(s, k, "client", 6):
+            bit = 16
+            i = _object(s, i, n, r, 1)
+        else:
+            return -1
+        if i < 0 or seen & bit:
+            return -1
+        seen |= bit
+        e = _next(s, i, n, 125)
+        if e < -1:
+            return -2 - e if seen == 31 else -1
+        if e < 0:
+            return -1
+        i = e
+
+
+cdef Py_ssize_t _array(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Rec* r, int which) noexcept:
+    """``items`` (which 0) or ``payments`` (1): a non-empty array of objects."""
+    cdef Py_ssize_t e
+    if i >= n or s[i] != 91:
+        return -1
+    i = _ws(s, i + 1, n)
+    while True:
+        if i >= n or s[i] != 123:
+            return -1
+        if which == 0:
+            if r.n_items >= MAX_ITEMS:
+                return -1
+            i = _item(s, i, n, &r.items[r.n_items])
+            r.n_items += 1
+        else:
+            if r.n_payments >= MAX_PAYMENTS:
+                return -1
+            i = _payment(s, i, n, &r.pay_type[r.n_payments], &r.pay_sum[r.n_payments])
+            r.n_payments += 1
+        if i < 0:
+            return -1
+        e = _next(s, i, n, 93)
+        if e < -1:
+            return -2 - e
+        if e < 0:
+            return -1
+        i = e
+
+
+cdef Py_ssize_t _top(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Rec* r) noexcept:
+    cdef Span k
+    cdef int seen = 0, bit
+    cdef Py_ssize_t e
+    if i >= n or s[i] != 123:
+        return -1
+    i = _ws(s, i + 1, n)
+    while True:
+        i = _string(s, i, n, &k)
+        if i < 0:
+            return -1
+        i = _colon(s, i, n)
+        if i < 0:
+            return -1
+        if _is(s, k, "receipt", 7):
+            bit = 1
+            i = _body(s, i, n, r)
+        elif _is(s, k, "external_id", 11):
+            bit = 2
+            i = _string(s, i, n, &r.external_id)
+        elif _is(s, k, "timestamp", 9):
+            bit = 4
+            i = _string(s, i, n, &r.timestamp)
+        elif _is(s, k, "group_code", 10):
+            bit = 8
+            i = _string(s, i, n, &r.group_code)
+        elif _is(s, k, "operation", 9):
+            bit = 16
+            i = _string(s, i, n, &r.operation)
+        else:
+            return -1
+        if i < 0 or seen & bit:
+            return -1
+        seen |= bit
+        e = _next(s, i, n, 125)
+        if e < -1:
+            return -2 - e if seen == 31 else -1
+        if e < 0:
+            return -1
+        i = e
+
+
+def read_validated(bytes raw, resolve, str path_prefix=""):
+    """``(ctx, Validated)`` for a bulk element this reader takes, where ``ctx = resolve(group_code, operation)``
+    is a tuple ``(version, group_inn, group_ffd, group_sno, ...)``; None for anything else (see the module
+    rules): the caller then takes the twin's path for it. ``path_prefix`` starts the warnings' paths, as the
+    fast path's argument of that name does."""
+    try:
+        return _read(raw, resolve, path_prefix)
+    except UnicodeDecodeError:
+        return None
+
+
+cdef object _read(bytes raw, resolve, str path_prefix):
+    cdef const unsigned char* s = raw
+    cdef Py_ssize_t n = len(raw), i, chars, size, item_size, j
+    cdef Rec rec  # on the C stack (~10 KB): each call its own, whatever thread calls
+    cdef Rec* r = &rec
+    cdef ItemRec* it
+    cdef long long price, q, amount, expected, vat_sum, total = 0, paid, kind, num, base
+    cdef long long sums[5]
+    cdef dict turnover, counts
+    cdef list items, doc_sums, warnings = []
+    cdef object found, rate, tax
+    cdef int code
+    cdef bint taxed
+    r.n_items = 0
+    r.n_payments = 0
+    # Span.a 0 marks a field not read: 0 is never a string's first byte (the body starts with "{").
+    r.inn.a = r.sno.a = r.company_email.a = r.place.a = r.client_email.a = 0
+    i = _top(s, _ws(s, 0, n), n, r)
+    if i < 0 or _ws(s, i, n) != n or r.n_items == 0 or r.n_payments == 0:
+        return None
+    if r.sno.a == 0 or r.place.a == 0 or r.inn.a == 0 or r.company_email.a == 0 or r.client_email.a == 0:
+        return None  # a company or client field absent
+    operation = _text(s, r.operation)
+    ctx = resolve(_text(s, r.group_code), operation)
+    if ctx is None:
+        return None
+    version, group_inn, group_ffd, group_sno = ctx[0], ctx[1], ctx[2], ctx[3]
+    if version != 5:
+        return None
+    op = _OPS.get((5, operation))
+    if op is None or _TOP_FFD.get(5) != group_ffd:
+        return None
+
+    # the envelope
+    external_id = _text(s, r.external_id)
+    if not 0 < len(external_id) <= 128:
+        return None
+    stamp = _text(s, r.timestamp)
+    if len(stamp) != 19:
+        return None
+    try:
+        timestamp = _parse_timestamp(stamp)
+    except ValueError:
+        return None
+
+    # company and client
+    inn = _text(s, r.inn).strip()
+    if not (len(inn) in (10, 12) and inn.isascii() and inn.isdigit() and _inn_ok(inn)):
+        return None
+    if group_inn is not None and inn != group_inn.strip():
+        return None
+    b = path_prefix + "receipt."
+    chars = _cp866_chars(s, r.place)
+    if 0 < chars <= 256:
+        place = _text(s, r.place)
+    else:
+        place = _kept_text(_text(s, r.place), 256, warnings, b + "company.", -1, "payment_address")
+        if place is None:
+            return None
+    sender = _email(_text(s, r.company_email))
+    if sender is None:
+        return None
+    known = _SNO.get(_text(s, r.sno))
+    if known is None:
+        return None
+    tax, tax_bit = known
+    if group_sno is not None and not group_sno & tax_bit:
+        return None
+    contact = _email(_text(s, r.client_email))
+    if contact is None:
+        return None
+
+    # items
+    size = _RESERVE
+    items = []
+    turnover = {}
+    counts = {}
+    for j in range(r.n_items):
+        it = &r.items[j]
+        if it.seen != 255:  # every field, vat included
+            return None
+        chars = _cp866_chars(s, it.name)
+        if 0 < chars <= _L1030:
+            name = _text(s, it.name)
+        else:
+            name = _kept_text(_text(s, it.name), _L1030, warnings, b + "items", j, "name")
+            if name is None:
+                return None
+            chars = len(name)
+        price, q, amount = it.price, it.qty, it.amount
+        expected = price * (q // 1000) if q % 1000 == 0 else (2 * price * q + 1000) // 2000
+        if expected != amount:
+            return None
+        found = _VAT.get(_text(s, it.vat_type))
+        if found is None:
+            return None
+        rate, code, taxed = found
+        vat_sum = it.vat_sum
+        if vat_sum != -2 and (vat_sum > amount or (vat_sum and not taxed)):
+            return None
+        method = _METHODS.get(_text(s, it.method))
+        subject = _SUBJECTS_V5.get(it.subject)
+        measure = _MEASURES.get(it.measure)
+        if method is None or subject is None or measure is None:
+            return None
+        item_size = _ITEM_FIXED + chars
+        if item_size > _MAX_ITEM:
+            return None
+        size += 4 + item_size
+        quantity = q // 1000 if q % 1000 == 0 else _quantity(q)
+        if vat_sum == -2:
+            item = _Item(name=name, price=price, quantity=quantity, sum=amount, vat=rate, subject=subject,
+                         method=method, measure=measure, unit_name=None)
+        else:
+            item = _Item(name=name, price=price, quantity=quantity, sum=amount, vat=rate, vat_sum=vat_sum,
+                         subject=subject, method=method, measure=measure, unit_name=None)
+        items.append(item)
+        total += amount
+        turnover[code] = turnover.get(code, 0) + amount
+        counts[code] = counts.get(code, 0) + 1
+    if total > _MAX_KOPECKS or r.total != total:
+        return None
+
+    # payments: kinds 0-4 cover the total; change only from cash
+    sums[0] = sums[1] = sums[2] = sums[3] = sums[4] = 0
+    for j in range(r.n_payments):
+        kind = r.pay_type[j]
+        if not 0 <= kind <= 4:
+            return None
+        sums[kind] += r.pay_sum[j]
+    paid = sums[0] + sums[1] + sums[2] + sums[3] + sums[4]
+    if paid < total or paid - total > sums[0]:
+        return None
+    if size > _MAX_DOCUMENT:
+        return None
+
+    # document_sums: per rate code [turnover, VAT, items], in item order; VAT as the rate's share
+    doc_sums = [sums[0], sums[1]]
+    for code_obj, amount_obj in turnover.items():
+        share = _SHARES.get(code_obj)
+        vat = 0
+        if share is not None:
+            num, base = share
+            vat = (<long long>amount_obj * num * 2 + base) // (base * 2)
+        doc_sums += (code_obj, amount_obj, vat, counts[code_obj])
+
+    doc = _Receipt(
+        settlement_sign=op.settlement_sign,
+        tax_system=tax,
+        items=tuple(items),
+        payments=_Payments(cash=sums[0], electronic=sums[1], prepaid=sums[2], credit=sums[3], provision=sums[4]),
+        total=total,
+        vats=None,
+        client_contact=contact,
+        cashier=None,
+        sender_email=sender,
+        settlement_address=None,
+        settlement_place=place,
+        internet=False,
+    )
+    return ctx, _Validated(
+        external_id=external_id,
+        timestamp=timestamp,
+        callback_url=None,
+        operation=operation,
+        version=5,
+        document=doc,
+        warnings=tuple(warnings),
+        packed=_PACK_ENCODE(doc),
+        timestamp_text=stamp,
+        ism_optional=False,
+        mark_codes=_EMPTY,
+        sums=tuple(doc_sums),
+    )
