@@ -9,7 +9,9 @@ Rules
   ``group_code`` and ``operation``; the API version follows the group's FFD. Every item is validated on its own;
   the valid ones are journaled together in one group commit; the answer has one result per item, in order:
   ``{"uuid", "status": "queued", "duplicate", "payload_differs"?, "warnings"?}`` or ``{"error": {…}}`` with field
-  paths like ``receipts[7].receipt.items[3].vat.type``.
+  paths like ``receipts[7].receipt.items[3].vat.type``. An item of the common v5 sale is read and checked by
+  the native reader (``validate.read_validated``) in one pass; any other item, or one it declines, is read by
+  ``scan`` or the decoder and validated on its own path, which words every error.
 - ``GET /api/v1/receipts/{uuid}``; ``POST /api/v1/results`` ``{"uuids": […]}`` (up to 10,000) — many at once.
 - ``GET /api/v1/results?after=CURSOR&limit=N&wait=S``: the tenant's finished receipts after the cursor, oldest
   first, with ``next`` (the cursor to send next time); with ``wait`` it long-polls up to S seconds (≤ 60) when

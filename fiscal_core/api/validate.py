@@ -12,6 +12,10 @@ way :mod:`fiscal_core._impl` does, and re-exports its names; ``IMPLEMENTATION`` 
 The fast path is compiled the same way (``fiscal_core._native._fastpath``, stamped over its ``.py`` and the
 ``.pxd`` that gives it C types); ``FAST_IMPLEMENTATION`` says which one runs.
 
+The bulk API reads its elements through :data:`read_validated` first: ``fiscal_core._native._reader`` takes the
+common v5 sale from its bytes to the same :class:`Validated` in one pass, and declines everything else. Its twin
+is :func:`read_validated_py`, the fast path on the element; tests hold the two equal.
+
 A compiled copy whose stamp does not match the twin's source (the twin was edited and the extension not
 rebuilt: ``make install``) is never used: that is an ``ImportError`` under ``FISCAL_CORE_REQUIRE_EXTENSIONS=1``
 and a fall-back to the twin otherwise, so the two can never silently disagree.
