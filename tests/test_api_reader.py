@@ -13,7 +13,9 @@ answer whenever the twin does. The corpora:
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import random
 import sys
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,8 +24,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from test_api_validate import FFD, INN, INN2
-from test_api_validate_fastpath import OPERATIONS, N, canonical, receipt
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_api_validate import FFD, INN, INN2, item, sell
+from test_api_validate_fastpath import _GS1_CODES, OPERATIONS, N, _gs1m_values, canonical, receipt
 from test_api_validate_twins import mutate
 
 from fiscal_core import _impl
@@ -332,10 +336,49 @@ def test_value_traps_get_the_twins_answer_or_go_to_it(path: tuple[Any, ...], val
     both(edited(path, value), 5)
 
 
+def numbers(o: Any) -> Any:
+    """``json.dumps``'s default for the spec tests' Decimals: JSON numbers, as the reader takes amounts."""
+    if isinstance(o, Decimal):
+        return int(o) if o == o.to_integral_value() else float(o)
+    raise TypeError(type(o))
+
+
+def marked_element(value: Any, mode: str | None) -> bytes:
+    it = item(5, payment_object=33, mark_code={"gs1m": value})
+    if mode is not None:
+        it["mark_processing_mode"] = mode
+    return json.dumps(bulk_element(sell(5, items=[it, item(5)]), "sell"), default=numbers, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize("mode", [None, "0", "1"])
+def test_marked_goods_of_every_gs1m_form_get_the_twins_answer(mode: str | None) -> None:
+    taken = 0
+    for value in _gs1m_values():
+        got, want = both(marked_element(value, mode), 5)
+        taken += got is not None
+        if mode != "1" and isinstance(value, str) and want is not None:
+            assert got is not None, value  # the common marked good's shape: always taken
+    assert (taken > 0) == (mode != "1")  # a processing mode other than "0" is the twin's general case
+
+
+@settings(max_examples=int(os.environ.get("FISCAL_CORE_GS1M_CASES", "1500")), deadline=None)
+@given(code=_GS1_CODES, mode=st.sampled_from([None, "0"]), quantity=st.sampled_from([1, 1, 2, "1.000", "0.5"]))
+def test_gs1m_codes_get_the_twins_answer(code: bytes, mode: str | None, quantity: Any) -> None:
+    """The fast path's generated gs1m codes (prefixes, separators, GTIN and serial, the guessed serial end, the
+    1305 limit), one marked piece or not: the reader takes exactly the ones the twin takes."""
+    it = item(5, payment_object=33, mark_code={"gs1m": base64.b64encode(code).decode()})
+    if mode is not None:
+        it["mark_processing_mode"] = mode
+    if quantity != 1:
+        it["quantity"], it["sum"] = float(quantity), float(quantity) * 100
+    got, want = both(json.dumps(bulk_element(sell(5, items=[it]), "sell"), default=numbers, ensure_ascii=False).encode(), 5)
+    assert (got is None) == (want is None)
+
+
 def test_the_bulk_benchmarks_bodies_are_taken() -> None:
     rng = random.Random(3)
     for k in range(200):
-        element = api_load.receipt(rng, f"bench-{k}", rng.choice([1, 10, 100]))
+        element = api_load.receipt(rng, f"bench-{k}", rng.choice([1, 10, 100]), marked=k % 2 == 1)
         element["group_code"] = GROUP
         got, want = both(json.dumps(element, ensure_ascii=False).encode(), 5)
         assert got is not None and want is not None

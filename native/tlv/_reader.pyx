@@ -10,8 +10,9 @@ byte for byte (tests/test_api_reader.py, on the fast path's random and mutated c
 What it takes: a JSON object of ``group_code``, ``operation``, ``external_id``, ``timestamp`` and ``receipt``;
 the receipt of ``company`` (``inn``, ``sno``, ``email``, ``payment_address``), ``client`` (``email``),
 ``items``, ``payments`` and ``total``; each item of ``name``, ``price``, ``quantity``, ``sum``, ``measure``,
-``payment_method``, ``payment_object`` and ``vat`` (``type``, optional ``sum``); each payment of ``type`` and
-``sum``. Amounts are JSON numbers without sign or exponent; texts have no escapes. A name or address of ASCII
+``payment_method``, ``payment_object`` and ``vat`` (``type``, optional ``sum``), and for a marketplace's marked
+good a ``mark_code`` of a ``gs1m`` code alone with ``mark_processing_mode`` "0" or none (the fast path's
+``_gs1m``, its byte loops here in C); each payment of ``type`` and ``sum``. Amounts are JSON numbers without sign or exponent; texts have no escapes. A name or address of ASCII
 and Russian letters is checked here byte by byte; one with any other character goes through the fast path's
 own text rule (CP866 as it is, else substituted with the spec's warning). It returns None for anything else —
 another key, a key twice, null, a string amount, a phone, receipt-level ``vats``, a group ``resolve`` does not
@@ -25,7 +26,10 @@ made.
 """
 
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memcmp
+from libc.string cimport memchr, memcmp
+
+from binascii import Error as _Base64Error
+from binascii import a2b_base64 as _a2b_base64
 
 from fiscal_core.api import _fastpath_py as _fp
 
@@ -45,6 +49,9 @@ cdef object _TaxSystem = _fp.TaxSystem
 cdef object _Item = _fp.Item
 cdef object _Payments = _fp.Payments
 cdef object _Receipt = _fp.Receipt
+cdef object _MarkingCode = _fp.MarkingCode
+cdef object _GS1M = _fp._GS1M
+cdef Py_ssize_t _L1305 = _fp._L1305
 cdef object _PACK_ENCODE = _fp._PACK.encode
 cdef Py_ssize_t _L1030 = _fp._L1030
 cdef Py_ssize_t _ITEM_FIXED = _fp._ITEM_FIXED
@@ -62,6 +69,9 @@ cdef tuple _EMPTY = ()
 
 DEF MAX_ITEMS = 100
 DEF MAX_PAYMENTS = 10
+DEF ITEM_FIELDS = 255     # the eight fields every item has
+DEF MARK_CODE = 256
+DEF MARK_MODE = 512       # mark_processing_mode "0"
 
 
 def bind(spec):
@@ -87,7 +97,8 @@ cdef struct ItemRec:
     long long vat_sum     # kopecks, -2: absent
     long long subject
     long long measure
-    unsigned int seen
+    Span gs1m             # mark_code's gs1m (base64), when the item has a mark_code
+    unsigned int seen     # the keys read: ITEM_FIELDS, MARK_CODE, MARK_MODE
 
 
 cdef struct Rec:
@@ -312,6 +323,14 @@ cdef Py_ssize_t _item(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, ItemRe
         elif _is(s, k, "vat", 3):
             bit = 128
             i = _vat(s, i, n, it)
+        elif _is(s, k, "mark_code", 9):
+            bit = MARK_CODE
+            i = _mark_code(s, i, n, it)
+        elif _is(s, k, "mark_processing_mode", 20):
+            bit = MARK_MODE
+            i = _string(s, i, n, &k)
+            if i >= 0 and not _is(s, k, "0", 1):
+                return -1
         else:
             return -1
         if i < 0 or it.seen & bit:
@@ -323,6 +342,86 @@ cdef Py_ssize_t _item(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, ItemRe
         if e < 0:
             return -1
         i = e
+
+
+cdef Py_ssize_t _mark_code(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, ItemRec* it) noexcept:
+    """``{"gs1m": "<base64>"}``: the common marked good's code alone."""
+    cdef Span k
+    if i >= n or s[i] != 123:
+        return -1
+    i = _string(s, _ws(s, i + 1, n), n, &k)
+    if i < 0 or not _is(s, k, "gs1m", 4):
+        return -1
+    i = _colon(s, i, n)
+    if i < 0:
+        return -1
+    i = _string(s, i, n, &it.gs1m)
+    if i < 0:
+        return -1
+    i = _ws(s, i, n)
+    if i >= n or s[i] != 125:
+        return -1
+    return i + 1
+
+
+cdef Py_ssize_t _code_start(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """The fast path's ``_code_start``: after an AIM identifier (]d2, ]C1, ]Q3), then after any GS."""
+    cdef unsigned char c, d
+    if n - i >= 3 and s[i] == 93:
+        c = s[i + 1]
+        d = s[i + 2]
+        if (c == 100 and d == 50) or (c == 67 and d == 49) or (c == 81 and d == 51):
+            i += 3
+    while i < n and s[i] == 29:
+        i += 1
+    return i
+
+
+cdef Py_ssize_t _gs1_head(const unsigned char* s, Py_ssize_t i, Py_ssize_t g, Py_ssize_t n) noexcept:
+    """The fast path's ``_gs1_head``: the length of ``01<GTIN>21<serial>`` up to the first GS at ``g``, -1 if
+    the code is not one."""
+    cdef Py_ssize_t length = g - i, j
+    if length < 19 or s[i] != 48 or s[i + 1] != 49 or s[i + 16] != 50 or s[i + 17] != 49:
+        return -1
+    for j in range(i + 2, i + 16):
+        if not 48 <= s[j] <= 57:
+            return -1
+    if g == n:
+        if length > 33 and s[i + 31] == 57 and s[i + 32] == 49:
+            length = 31
+        elif length > 27 and s[i + 25] == 57 and s[i + 26] == 51:
+            length = 25
+    return length if length <= _L1305 else -1
+
+
+cdef object _gs1m(str value, bint mode):
+    """The fast path's ``_gs1m`` for an item of quantity 1: ``(size, full code, marking code)`` or None."""
+    cdef bytes raw
+    cdef const unsigned char* c
+    cdef Py_ssize_t n, start, head, gs, length
+    cdef const void* found
+    try:
+        raw = _a2b_base64(value, strict_mode=True)
+    except (_Base64Error, ValueError):
+        return None
+    if raw[:1] == b"\xe8":  # FNC1 as byte 232
+        raw = raw[1:]
+    if not raw.isascii():
+        return None
+    c = raw
+    n = len(raw)
+    start = _code_start(c, 0, n)
+    if start == n:
+        return None
+    head = _code_start(c, start, n)
+    found = memchr(c + head, 29, n - head) if head < n else NULL
+    gs = (<const unsigned char*>found - c) if found != NULL else n
+    length = _gs1_head(c, head, gs, n)
+    if length < 0:
+        return None
+    full = raw[start:n].decode("ascii")
+    marking = _MarkingCode(kind=_GS1M, code=raw[head : head + length].decode("ascii"))
+    return 4 + 4 + length + 5 + (5 if mode else 0), full, marking
 
 
 cdef Py_ssize_t _vat(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, ItemRec* it) noexcept:
@@ -566,7 +665,7 @@ cdef object _read(bytes raw, resolve, str path_prefix):
     cdef long long price, q, amount, expected, vat_sum, total = 0, paid, kind, num, base
     cdef long long sums[5]
     cdef dict turnover, counts
-    cdef list items, doc_sums, warnings = []
+    cdef list items, doc_sums, warnings = [], marks = []
     cdef object found, rate, tax
     cdef int code
     cdef bint taxed
@@ -636,8 +735,8 @@ cdef object _read(bytes raw, resolve, str path_prefix):
     counts = {}
     for j in range(r.n_items):
         it = &r.items[j]
-        if it.seen != 255:  # every field, vat included
-            return None
+        if it.seen & ITEM_FIELDS != ITEM_FIELDS or (it.seen & MARK_MODE and not it.seen & MARK_CODE):
+            return None  # a field missing, or a processing mode without a code (the fast path's general case)
         chars = _cp866_chars(s, it.name)
         if 0 < chars <= _L1030:
             name = _text(s, it.name)
@@ -663,11 +762,25 @@ cdef object _read(bytes raw, resolve, str path_prefix):
         if method is None or subject is None or measure is None:
             return None
         item_size = _ITEM_FIXED + chars
+        marking = None
+        if it.seen & MARK_CODE:  # the common marked good: one piece, a gs1m code, mode "0" or none
+            if q != 1000:
+                return None
+            marked = _gs1m(_text(s, it.gs1m), it.seen & MARK_MODE)
+            if marked is None:
+                return None
+            more, full, marking = marked
+            item_size += more
+            marks.append((j, full))
         if item_size > _MAX_ITEM:
             return None
         size += 4 + item_size
         quantity = q // 1000 if q % 1000 == 0 else _quantity(q)
-        if vat_sum == -2:
+        if marking is not None:
+            item = _Item(name=name, price=price, quantity=quantity, sum=amount, vat=rate,
+                         vat_sum=None if vat_sum == -2 else vat_sum, subject=subject, method=method, measure=measure,
+                         unit_name=None, marking=marking, marking_mode=0 if it.seen & MARK_MODE else None)
+        elif vat_sum == -2:
             item = _Item(name=name, price=price, quantity=quantity, sum=amount, vat=rate, subject=subject,
                          method=method, measure=measure, unit_name=None)
         else:
@@ -728,6 +841,6 @@ cdef object _read(bytes raw, resolve, str path_prefix):
         packed=_PACK_ENCODE(doc),
         timestamp_text=stamp,
         ism_optional=False,
-        mark_codes=_EMPTY,
+        mark_codes=tuple(marks),
         sums=tuple(doc_sums),
     )
