@@ -12,12 +12,17 @@ the receipt of ``company`` (``inn``, ``sno``, ``email``, ``payment_address``), `
 ``items``, ``payments`` and ``total``; each item of ``name``, ``price``, ``quantity``, ``sum``, ``measure``,
 ``payment_method``, ``payment_object`` and ``vat`` (``type``, optional ``sum``), and for a marketplace's marked
 good a ``mark_code`` of a ``gs1m`` code alone with ``mark_processing_mode`` "0" or none (the fast path's
-``_gs1m``, its byte loops here in C); each payment of ``type`` and ``sum``. Amounts are JSON numbers without sign or exponent; texts have no escapes. A name or address of ASCII
-and Russian letters is checked here byte by byte; one with any other character goes through the fast path's
-own text rule (CP866 as it is, else substituted with the spec's warning). It returns None for anything else —
-another key, a key twice, null, a string amount, a phone, receipt-level ``vats``, a group ``resolve`` does not
-know, any error — and the caller then takes the twin's path, which stays the only source of errors. So a None
-costs only the time spent so far, and nothing here decides a refusal.
+``_gs1m``, its byte loops here in C); each payment of ``type`` and ``sum``.
+
+- Amounts are JSON numbers without sign or exponent.
+- A name or address of ASCII and Russian letters is checked here byte by byte. One with any other character,
+  or with escapes (``\\u041c``, what most JSON encoders write by default), goes through the fast path's own
+  text rule: CP866 as it is, else substituted with the spec's warning.
+- Escaped texts are read by msgspec, as the twin's decoder reads them; an escaped key declines.
+- It returns None for anything else: another key, a key twice, null, a string amount, a phone, receipt-level
+  ``vats``, ``service``, a group ``resolve`` does not know, any error. The caller then takes the twin's path,
+  which stays the only source of errors. So a None costs only the time spent so far, and nothing here decides
+  a refusal.
 
 Why: the twin reads the element into dicts and rows of Python objects, then checks those objects one by one;
 about 30 µs of a ten-item receipt's 72 on the one-core bulk path (bench/RESULTS.md, session 20). Here the
@@ -25,11 +30,14 @@ envelope and the items are read into C values and checked there; only the object
 made.
 """
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr, memcmp
 
 from binascii import Error as _Base64Error
 from binascii import a2b_base64 as _a2b_base64
+
+import msgspec
 
 from fiscal_core.api import _fastpath_py as _fp
 
@@ -66,6 +74,8 @@ cdef object _substituted = _fp._substituted
 cdef object _Validated = _fp._Validated
 cdef object _FieldWarning = _fp._FieldWarning
 cdef tuple _EMPTY = ()
+#: A JSON string with escapes, quotes included, to its text: msgspec's own reading, as the twin's decoder reads it.
+cdef object _escaped_text = msgspec.json.Decoder(str).decode
 
 DEF MAX_ITEMS = 100
 DEF MAX_PAYMENTS = 10
@@ -83,8 +93,9 @@ def bind(spec):
 
 
 cdef struct Span:
-    Py_ssize_t a      # the text's first byte (after the opening quote); -1: absent
+    Py_ssize_t a      # the text's first byte (after the opening quote); 0: absent
     Py_ssize_t b      # after its last byte (the closing quote's index)
+    bint escaped      # it has a backslash escape: read by msgspec (_text), never compared as bytes
 
 
 cdef struct ItemRec:
@@ -124,26 +135,46 @@ cdef inline Py_ssize_t _ws(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) n
     return i
 
 
+cdef inline bint _hex(unsigned char c) noexcept:
+    return 48 <= c <= 57 or 65 <= c <= 70 or 97 <= c <= 102
+
+
 cdef inline Py_ssize_t _string(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span* out) noexcept:
-    """The JSON string at ``i`` (its quote) without escapes or control characters, as a span."""
+    """The JSON string at ``i`` (its quote) as a span: escapes checked against JSON's grammar (their text is
+    msgspec's to read), control characters refused."""
     cdef unsigned char c
     if i >= n or s[i] != 34:
         return -1
     i += 1
     out.a = i
+    out.escaped = False
     while i < n:
         c = s[i]
         if c == 34:
             out.b = i
             return i + 1
-        if c == 92 or c < 32:
+        if c < 32:
             return -1
+        if c == 92:
+            out.escaped = True
+            if i + 1 >= n:
+                return -1
+            c = s[i + 1]
+            if c == 117:  # \uXXXX
+                if i + 5 >= n or not (_hex(s[i + 2]) and _hex(s[i + 3]) and _hex(s[i + 4]) and _hex(s[i + 5])):
+                    return -1
+                i += 6
+                continue
+            if c != 34 and c != 92 and c != 47 and c != 98 and c != 102 and c != 110 and c != 114 and c != 116:
+                return -1
+            i += 2
+            continue
         i += 1
     return -1
 
 
 cdef inline bint _is(const unsigned char* s, Span k, const char* word, Py_ssize_t m) noexcept:
-    return k.b - k.a == m and memcmp(s + k.a, word, m) == 0
+    return not k.escaped and k.b - k.a == m and memcmp(s + k.a, word, m) == 0
 
 
 cdef inline Py_ssize_t _colon(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept:
@@ -243,6 +274,8 @@ cdef Py_ssize_t _cp866_chars(const unsigned char* s, Span t) noexcept:
     are), else -1 (the fast path's ``_cp866`` asks the spec's pattern about anything else: so does the twin)."""
     cdef Py_ssize_t i = t.a, count = 0
     cdef unsigned char c, d
+    if t.escaped:
+        return -1
     while i < t.b:
         c = s[i]
         if c < 0x80:
@@ -262,7 +295,10 @@ cdef Py_ssize_t _cp866_chars(const unsigned char* s, Span t) noexcept:
 
 
 cdef inline object _text(const unsigned char* s, Span t):
-    """The span's text (UTF-8; a UnicodeDecodeError for bytes that are not)."""
+    """The span's text (UTF-8; a UnicodeDecodeError for bytes that are not); with escapes, msgspec's reading of
+    the string (a msgspec.DecodeError when it refuses it)."""
+    if t.escaped:
+        return _escaped_text(PyBytes_FromStringAndSize(<const char*>s + t.a - 1, t.b - t.a + 2))
     return PyUnicode_DecodeUTF8(<const char*>s + t.a, t.b - t.a, NULL)
 
 
@@ -652,7 +688,7 @@ def read_validated(bytes raw, resolve, str path_prefix=""):
     fast path's argument of that name does."""
     try:
         return _read(raw, resolve, path_prefix)
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, msgspec.DecodeError):
         return None
 
 
