@@ -682,7 +682,7 @@ class Intake:
         prefix = tenant.encode() + _SEP
         n = len(prefix)
         seqs: list[int] = []
-        uuids: list[bytes] = []
+        uuids: list[Any] = []  # bytes: the transaction is buffers=False
         with self._read() as txn:
             cursor = txn.cursor(db=self.feed_db)
             if not cursor.set_range(prefix + _u64(after + 1)):

@@ -152,7 +152,7 @@ def _native_reader() -> Any:
     if FAST_IMPLEMENTATION != "native":
         return None
     try:
-        from fiscal_core._native import _reader
+        _reader = importlib.import_module("fiscal_core._native._reader")
     except ImportError:
         if _impl.REQUIRE_EXTENSIONS:
             raise
