@@ -32,7 +32,7 @@ made.
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memchr, memcmp
+from libc.string cimport memchr, memcmp, memset
 
 from binascii import Error as _Base64Error
 from binascii import a2b_base64 as _a2b_base64
@@ -112,13 +112,17 @@ cdef struct ItemRec:
     unsigned int seen     # the keys read: ITEM_FIELDS, MARK_CODE, MARK_MODE
 
 
+cdef struct Pay:
+    long long kind
+    long long paid        # kopecks
+
+
 cdef struct Rec:
     Span group_code, operation, external_id, timestamp
     Span inn, sno, company_email, place, client_email
     long long total
     int n_items, n_payments
-    long long pay_type[MAX_PAYMENTS]
-    long long pay_sum[MAX_PAYMENTS]
+    Pay payments[MAX_PAYMENTS]
     ItemRec items[MAX_ITEMS]
 
 
@@ -319,87 +323,6 @@ cdef object _kept_text(str value, Py_ssize_t limit, list warnings, str at, Py_ss
     return text
 
 
-cdef Py_ssize_t _item(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, ItemRec* it) noexcept:
-    cdef Span k
-    cdef unsigned int bit
-    cdef Py_ssize_t e
-    it.seen = 0
-    it.vat_sum = -2
-    i = _ws(s, i + 1, n)
-    if i < n and s[i] == 125:
-        return i + 1
-    while True:
-        i = _string(s, i, n, &k)
-        if i < 0:
-            return -1
-        i = _colon(s, i, n)
-        if i < 0:
-            return -1
-        if _is(s, k, "name", 4):
-            bit = 1
-            i = _string(s, i, n, &it.name)
-        elif _is(s, k, "price", 5):
-            bit = 2
-            i = _amount(s, i, n, 2, &it.price)
-        elif _is(s, k, "quantity", 8):
-            bit = 4
-            i = _amount(s, i, n, 3, &it.qty)
-        elif _is(s, k, "sum", 3):
-            bit = 8
-            i = _amount(s, i, n, 2, &it.amount)
-        elif _is(s, k, "measure", 7):
-            bit = 16
-            i = _int(s, i, n, &it.measure)
-        elif _is(s, k, "payment_method", 14):
-            bit = 32
-            i = _string(s, i, n, &it.method)
-        elif _is(s, k, "payment_object", 14):
-            bit = 64
-            i = _int(s, i, n, &it.subject)
-        elif _is(s, k, "vat", 3):
-            bit = 128
-            i = _vat(s, i, n, it)
-        elif _is(s, k, "mark_code", 9):
-            bit = MARK_CODE
-            i = _mark_code(s, i, n, it)
-        elif _is(s, k, "mark_processing_mode", 20):
-            bit = MARK_MODE
-            i = _string(s, i, n, &k)
-            if i >= 0 and not _is(s, k, "0", 1):
-                return -1
-        else:
-            return -1
-        if i < 0 or it.seen & bit:
-            return -1
-        it.seen |= bit
-        e = _next(s, i, n, 125)
-        if e < -1:
-            return -2 - e
-        if e < 0:
-            return -1
-        i = e
-
-
-cdef Py_ssize_t _mark_code(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, ItemRec* it) noexcept:
-    """``{"gs1m": "<base64>"}``: the common marked good's code alone."""
-    cdef Span k
-    if i >= n or s[i] != 123:
-        return -1
-    i = _string(s, _ws(s, i + 1, n), n, &k)
-    if i < 0 or not _is(s, k, "gs1m", 4):
-        return -1
-    i = _colon(s, i, n)
-    if i < 0:
-        return -1
-    i = _string(s, i, n, &it.gs1m)
-    if i < 0:
-        return -1
-    i = _ws(s, i, n)
-    if i >= n or s[i] != 125:
-        return -1
-    return i + 1
-
-
 cdef Py_ssize_t _code_start(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept:
     """The fast path's ``_code_start``: after an AIM identifier (]d2, ]C1, ]Q3), then after any GS."""
     cdef unsigned char c, d
@@ -460,76 +383,18 @@ cdef object _gs1m(str value, bint mode):
     return 4 + 4 + length + 5 + (5 if mode else 0), full, marking
 
 
-cdef Py_ssize_t _vat(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, ItemRec* it) noexcept:
+# An object's members: _members reads the object at i, each member's value by its Member function, which
+# dispatches on the key, reads the value into ``ctx`` and sets the key's bit in ``seen`` (_once: a key twice
+# declines). The caller checks which keys were there.
+ctypedef Py_ssize_t (*Member)(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span k, void* ctx,
+                              unsigned int* seen) noexcept
+
+
+cdef Py_ssize_t _members(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Member read, void* ctx,
+                         unsigned int* seen) noexcept:
     cdef Span k
-    cdef int seen = 0
     cdef Py_ssize_t e
-    if i >= n or s[i] != 123:
-        return -1
-    i = _ws(s, i + 1, n)
-    if i < n and s[i] == 125:
-        return -1  # no type
-    while True:
-        i = _string(s, i, n, &k)
-        if i < 0:
-            return -1
-        i = _colon(s, i, n)
-        if i < 0:
-            return -1
-        if _is(s, k, "type", 4) and not seen & 1:
-            seen |= 1
-            i = _string(s, i, n, &it.vat_type)
-        elif _is(s, k, "sum", 3) and not seen & 2:
-            seen |= 2
-            i = _amount(s, i, n, 2, &it.vat_sum)
-        else:
-            return -1
-        if i < 0:
-            return -1
-        e = _next(s, i, n, 125)
-        if e < -1:
-            return -2 - e if seen & 1 else -1
-        if e < 0:
-            return -1
-        i = e
-
-
-cdef Py_ssize_t _payment(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, long long* kind, long long* paid) noexcept:
-    cdef Span k
-    cdef int seen = 0
-    cdef Py_ssize_t e
-    i = _ws(s, i + 1, n)
-    while True:
-        i = _string(s, i, n, &k)
-        if i < 0:
-            return -1
-        i = _colon(s, i, n)
-        if i < 0:
-            return -1
-        if _is(s, k, "type", 4) and not seen & 1:
-            seen |= 1
-            i = _int(s, i, n, kind)
-        elif _is(s, k, "sum", 3) and not seen & 2:
-            seen |= 2
-            i = _amount(s, i, n, 2, paid)
-        else:
-            return -1
-        if i < 0:
-            return -1
-        e = _next(s, i, n, 125)
-        if e < -1:
-            return -2 - e if seen == 3 else -1
-        if e < 0:
-            return -1
-        i = e
-
-
-cdef Py_ssize_t _object(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Rec* r, int which) noexcept:
-    """``company`` (which 0) or ``client`` (1): string fields only."""
-    cdef Span k
-    cdef int seen = 0, bit
-    cdef Span* dest
-    cdef Py_ssize_t e
+    seen[0] = 0
     if i >= n or s[i] != 123:
         return -1
     i = _ws(s, i + 1, n)
@@ -542,22 +407,7 @@ cdef Py_ssize_t _object(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Rec*
         i = _colon(s, i, n)
         if i < 0:
             return -1
-        if which == 0 and _is(s, k, "inn", 3):
-            bit, dest = 1, &r.inn
-        elif which == 0 and _is(s, k, "sno", 3):
-            bit, dest = 2, &r.sno
-        elif which == 0 and _is(s, k, "email", 5):
-            bit, dest = 4, &r.company_email
-        elif which == 0 and _is(s, k, "payment_address", 15):
-            bit, dest = 8, &r.place
-        elif which == 1 and _is(s, k, "email", 5):
-            bit, dest = 16, &r.client_email
-        else:
-            return -1
-        if seen & bit:
-            return -1
-        seen |= bit
-        i = _string(s, i, n, dest)
+        i = read(s, i, n, k, ctx, seen)
         if i < 0:
             return -1
         e = _next(s, i, n, 125)
@@ -568,114 +418,157 @@ cdef Py_ssize_t _object(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Rec*
         i = e
 
 
-cdef Py_ssize_t _body(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Rec* r) noexcept:
-    cdef Span k
-    cdef int seen = 0, bit
-    cdef Py_ssize_t e
-    if i >= n or s[i] != 123:
+cdef inline Py_ssize_t _once(Py_ssize_t i, unsigned int* seen, unsigned int bit) noexcept:
+    """``i`` (after a member's value), or -1 when the value was not read or its key came before."""
+    if i < 0 or seen[0] & bit:
         return -1
-    i = _ws(s, i + 1, n)
-    while True:
-        i = _string(s, i, n, &k)
-        if i < 0:
-            return -1
-        i = _colon(s, i, n)
-        if i < 0:
-            return -1
-        if _is(s, k, "items", 5):
-            bit = 1
-            i = _array(s, i, n, r, 0)
-        elif _is(s, k, "payments", 8):
-            bit = 2
-            i = _array(s, i, n, r, 1)
-        elif _is(s, k, "total", 5):
-            bit = 4
-            i = _amount(s, i, n, 2, &r.total)
-        elif _is(s, k, "company", 7):
-            bit = 8
-            i = _object(s, i, n, r, 0)
-        elif _is(s, k, "client", 6):
-            bit = 16
-            i = _object(s, i, n, r, 1)
-        else:
-            return -1
-        if i < 0 or seen & bit:
-            return -1
-        seen |= bit
-        e = _next(s, i, n, 125)
-        if e < -1:
-            return -2 - e if seen == 31 else -1
-        if e < 0:
-            return -1
-        i = e
+    seen[0] |= bit
+    return i
+
+
+cdef Py_ssize_t _item_member(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span k, void* ctx,
+                             unsigned int* seen) noexcept:
+    cdef ItemRec* it = <ItemRec*>ctx
+    cdef Span mode
+    cdef unsigned int inner
+    if _is(s, k, "name", 4):
+        return _once(_string(s, i, n, &it.name), seen, 1)
+    if _is(s, k, "price", 5):
+        return _once(_amount(s, i, n, 2, &it.price), seen, 2)
+    if _is(s, k, "quantity", 8):
+        return _once(_amount(s, i, n, 3, &it.qty), seen, 4)
+    if _is(s, k, "sum", 3):
+        return _once(_amount(s, i, n, 2, &it.amount), seen, 8)
+    if _is(s, k, "measure", 7):
+        return _once(_int(s, i, n, &it.measure), seen, 16)
+    if _is(s, k, "payment_method", 14):
+        return _once(_string(s, i, n, &it.method), seen, 32)
+    if _is(s, k, "payment_object", 14):
+        return _once(_int(s, i, n, &it.subject), seen, 64)
+    if _is(s, k, "vat", 3):  # type, and a sum or not
+        i = _members(s, i, n, _vat_member, ctx, &inner)
+        return _once(i if inner & 1 else -1, seen, 128)
+    if _is(s, k, "mark_code", 9):  # {"gs1m": "<base64>"}: the common marked good's code alone
+        i = _members(s, i, n, _mark_member, ctx, &inner)
+        return _once(i if inner == 1 else -1, seen, MARK_CODE)
+    if _is(s, k, "mark_processing_mode", 20):
+        i = _string(s, i, n, &mode)
+        return _once(i if i >= 0 and _is(s, mode, "0", 1) else -1, seen, MARK_MODE)
+    return -1
+
+
+cdef Py_ssize_t _vat_member(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span k, void* ctx,
+                            unsigned int* seen) noexcept:
+    cdef ItemRec* it = <ItemRec*>ctx
+    if _is(s, k, "type", 4):
+        return _once(_string(s, i, n, &it.vat_type), seen, 1)
+    if _is(s, k, "sum", 3):
+        return _once(_amount(s, i, n, 2, &it.vat_sum), seen, 2)
+    return -1
+
+
+cdef Py_ssize_t _mark_member(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span k, void* ctx,
+                             unsigned int* seen) noexcept:
+    if _is(s, k, "gs1m", 4):
+        return _once(_string(s, i, n, &(<ItemRec*>ctx).gs1m), seen, 1)
+    return -1
+
+
+cdef Py_ssize_t _payment_member(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span k, void* ctx,
+                                unsigned int* seen) noexcept:
+    cdef Pay* pay = <Pay*>ctx
+    if _is(s, k, "type", 4):
+        return _once(_int(s, i, n, &pay.kind), seen, 1)
+    if _is(s, k, "sum", 3):
+        return _once(_amount(s, i, n, 2, &pay.paid), seen, 2)
+    return -1
+
+
+cdef Py_ssize_t _company_member(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span k, void* ctx,
+                                unsigned int* seen) noexcept:
+    cdef Rec* r = <Rec*>ctx
+    if _is(s, k, "inn", 3):
+        return _once(_string(s, i, n, &r.inn), seen, 1)
+    if _is(s, k, "sno", 3):
+        return _once(_string(s, i, n, &r.sno), seen, 2)
+    if _is(s, k, "email", 5):
+        return _once(_string(s, i, n, &r.company_email), seen, 4)
+    if _is(s, k, "payment_address", 15):
+        return _once(_string(s, i, n, &r.place), seen, 8)
+    return -1
+
+
+cdef Py_ssize_t _client_member(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span k, void* ctx,
+                               unsigned int* seen) noexcept:
+    if _is(s, k, "email", 5):
+        return _once(_string(s, i, n, &(<Rec*>ctx).client_email), seen, 1)
+    return -1
+
+
+cdef Py_ssize_t _body_member(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span k, void* ctx,
+                             unsigned int* seen) noexcept:
+    cdef Rec* r = <Rec*>ctx
+    cdef unsigned int inner
+    if _is(s, k, "items", 5):
+        return _once(_array(s, i, n, r, 0), seen, 1)
+    if _is(s, k, "payments", 8):
+        return _once(_array(s, i, n, r, 1), seen, 2)
+    if _is(s, k, "total", 5):
+        return _once(_amount(s, i, n, 2, &r.total), seen, 4)
+    if _is(s, k, "company", 7):  # every field read later is checked there
+        return _once(_members(s, i, n, _company_member, ctx, &inner), seen, 8)
+    if _is(s, k, "client", 6):
+        return _once(_members(s, i, n, _client_member, ctx, &inner), seen, 16)
+    return -1
+
+
+cdef Py_ssize_t _top_member(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Span k, void* ctx,
+                            unsigned int* seen) noexcept:
+    cdef Rec* r = <Rec*>ctx
+    cdef unsigned int inner
+    if _is(s, k, "receipt", 7):
+        i = _members(s, i, n, _body_member, ctx, &inner)
+        return _once(i if inner == 31 else -1, seen, 1)
+    if _is(s, k, "external_id", 11):
+        return _once(_string(s, i, n, &r.external_id), seen, 2)
+    if _is(s, k, "timestamp", 9):
+        return _once(_string(s, i, n, &r.timestamp), seen, 4)
+    if _is(s, k, "group_code", 10):
+        return _once(_string(s, i, n, &r.group_code), seen, 8)
+    if _is(s, k, "operation", 9):
+        return _once(_string(s, i, n, &r.operation), seen, 16)
+    return -1
 
 
 cdef Py_ssize_t _array(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Rec* r, int which) noexcept:
     """``items`` (which 0) or ``payments`` (1): a non-empty array of objects."""
     cdef Py_ssize_t e
+    cdef unsigned int seen
+    cdef ItemRec* it
     if i >= n or s[i] != 91:
         return -1
     i = _ws(s, i + 1, n)
     while True:
-        if i >= n or s[i] != 123:
-            return -1
         if which == 0:
             if r.n_items >= MAX_ITEMS:
                 return -1
-            i = _item(s, i, n, &r.items[r.n_items])
+            it = &r.items[r.n_items]
+            memset(it, 0, sizeof(ItemRec))  # a field the item does not have reads as absent, never as stale
+            it.vat_sum = -2
+            i = _members(s, i, n, _item_member, it, &it.seen)
             r.n_items += 1
         else:
             if r.n_payments >= MAX_PAYMENTS:
                 return -1
-            i = _payment(s, i, n, &r.pay_type[r.n_payments], &r.pay_sum[r.n_payments])
+            i = _members(s, i, n, _payment_member, &r.payments[r.n_payments], &seen)
+            if seen != 3:
+                return -1
             r.n_payments += 1
         if i < 0:
             return -1
         e = _next(s, i, n, 93)
         if e < -1:
             return -2 - e
-        if e < 0:
-            return -1
-        i = e
-
-
-cdef Py_ssize_t _top(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Rec* r) noexcept:
-    cdef Span k
-    cdef int seen = 0, bit
-    cdef Py_ssize_t e
-    if i >= n or s[i] != 123:
-        return -1
-    i = _ws(s, i + 1, n)
-    while True:
-        i = _string(s, i, n, &k)
-        if i < 0:
-            return -1
-        i = _colon(s, i, n)
-        if i < 0:
-            return -1
-        if _is(s, k, "receipt", 7):
-            bit = 1
-            i = _body(s, i, n, r)
-        elif _is(s, k, "external_id", 11):
-            bit = 2
-            i = _string(s, i, n, &r.external_id)
-        elif _is(s, k, "timestamp", 9):
-            bit = 4
-            i = _string(s, i, n, &r.timestamp)
-        elif _is(s, k, "group_code", 10):
-            bit = 8
-            i = _string(s, i, n, &r.group_code)
-        elif _is(s, k, "operation", 9):
-            bit = 16
-            i = _string(s, i, n, &r.operation)
-        else:
-            return -1
-        if i < 0 or seen & bit:
-            return -1
-        seen |= bit
-        e = _next(s, i, n, 125)
-        if e < -1:
-            return -2 - e if seen == 31 else -1
         if e < 0:
             return -1
         i = e
@@ -709,8 +602,10 @@ cdef object _read(bytes raw, resolve, str path_prefix):
     r.n_payments = 0
     # Span.a 0 marks a field not read: 0 is never a string's first byte (the body starts with "{").
     r.inn.a = r.sno.a = r.company_email.a = r.place.a = r.client_email.a = 0
-    i = _top(s, _ws(s, 0, n), n, r)
-    if i < 0 or _ws(s, i, n) != n or r.n_items == 0 or r.n_payments == 0:
+    r.total = -1
+    cdef unsigned int seen
+    i = _members(s, _ws(s, 0, n), n, _top_member, r, &seen)
+    if i < 0 or seen != 31 or _ws(s, i, n) != n or r.n_items == 0 or r.n_payments == 0:
         return None
     if r.sno.a == 0 or r.place.a == 0 or r.inn.a == 0 or r.company_email.a == 0 or r.client_email.a == 0:
         return None  # a company or client field absent
@@ -832,10 +727,10 @@ cdef object _read(bytes raw, resolve, str path_prefix):
     # payments: kinds 0-4 cover the total; change only from cash
     sums[0] = sums[1] = sums[2] = sums[3] = sums[4] = 0
     for j in range(r.n_payments):
-        kind = r.pay_type[j]
+        kind = r.payments[j].kind
         if not 0 <= kind <= 4:
             return None
-        sums[kind] += r.pay_sum[j]
+        sums[kind] += r.payments[j].paid
     paid = sums[0] + sums[1] + sums[2] + sums[3] + sums[4]
     if paid < total or paid - total > sums[0]:
         return None
