@@ -53,7 +53,6 @@ cdef object _inn_ok = _fp._inn_ok
 cdef object _parse_timestamp = _fp._parse_timestamp
 cdef object _email = _fp._email
 cdef object _quantity = _fp._quantity
-cdef object _TaxSystem = _fp.TaxSystem
 cdef object _Item = _fp.Item
 cdef object _Payments = _fp.Payments
 cdef object _Receipt = _fp.Receipt
@@ -73,7 +72,6 @@ cdef object _needs_map = _fp._NEEDS_MAP.search
 cdef object _substituted = _fp._substituted
 cdef object _Validated = _fp._Validated
 cdef object _FieldWarning = _fp._FieldWarning
-cdef tuple _EMPTY = ()
 #: A JSON string with escapes, quotes included, to its text: msgspec's own reading, as the twin's decoder reads it.
 cdef object _escaped_text = msgspec.json.Decoder(str).decode
 
