@@ -38,6 +38,7 @@ from fiscal_core.api.http import Later, Request, Response
 from fiscal_core.api.intake import Accepted, Entry, NewEntry
 from fiscal_core.api.validate import SCAN_FROM, RequestInvalid, decode, read_validated, scan, validate_decoded
 from fiscal_core.ffd import fnsjson, qr, tlv
+from fiscal_core.registers.fleet import Prebuilt
 
 if TYPE_CHECKING:
     from fiscal_core.api.service import Service
@@ -173,13 +174,21 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
     contexts: dict[str, Any] = {}
 
     def resolve(code: str, operation: str) -> tuple[Any, ...] | None:
-        """The native reader's view of a group: (version, INN, FFD, tax systems, the group), None when it is not
-        this tenant's (the element's own path then words the error)."""
+        """The native reader's view of a group: (version, INN, FFD, tax systems, the group, its drive identity
+        when this process fiscalizes it, else None), None when it is not this tenant's (the element's own path
+        then words the error)."""
         ctx = contexts.get(code)
         if ctx is None and code not in contexts:
             group = model.groups.get(code)
             if group is not None and group.tenant == login:
-                ctx = (4 if group.ffd == "1.05" else 5, tenant.inn, group.ffd, tenant.tax_systems, group)
+                ctx = (
+                    4 if group.ffd == "1.05" else 5,
+                    tenant.inn,
+                    group.ffd,
+                    tenant.tax_systems,
+                    group,
+                    svc.pipeline.identity(code),
+                )
             contexts[code] = ctx
         return ctx
 
@@ -187,7 +196,7 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
         prefix = f"receipts[{i}]"
         data = bytes(raw)
         got = read_validated(data, resolve, prefix + ".") if read_validated is not None else None
-        if got is not None:  # the common v5 sale, read and checked in one native pass
+        if got is not None:  # the common v5 sale, read, checked and written (row and body) in one native pass
             group, v = got[0][4], got[1]
             operation = v.operation
         else:
@@ -223,7 +232,9 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
                     path_prefix=prefix + ".",
                     scanned=read is not None,
                 )
-            svc._check_caps(group, v.document, f"{prefix}.receipt")
+                svc._check_caps(group, v.document, f"{prefix}.receipt")
+            else:
+                svc._check_bits(group, got[2], f"{prefix}.receipt")
         except RequestInvalid as exc:
             results[i] = {
                 "error": {"code": "invalid", "atol_code": exc.atol_code, "retryable": False, "fields": _issues(exc)}
@@ -260,9 +271,13 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
         seen.setdefault(key, i)
         entry = svc._entry(login, group.code, operation, 0, v)
         entries.append(entry)
-        # The body encoded now, while the receipt's objects are in the cache; they are freed with ``v`` at the
-        # end of this iteration (the answer keeps only the warnings, which the entry already holds).
-        docs.append(prebuild(group.code, v.document))
+        if got is not None:  # the reader wrote the body (None: a group this process does not fiscalize)
+            body = got[3]
+            docs.append(None if body is None else Prebuilt(group.code, body, got[2]))
+        else:
+            # The body encoded now, while the receipt's objects are in the cache; they are freed with ``v`` at
+            # the end of this iteration (the answer keeps only the warnings, which the entry already holds).
+            docs.append(prebuild(group.code, v.document))
         where.append((i, entry.warnings))
     if not entries:
         return _reply(req, {"results": results, "accepted": 0})

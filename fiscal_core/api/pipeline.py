@@ -44,6 +44,7 @@ import msgspec
 from fiscal_core.api.intake import Entry, Intake, IntakeFull, Outcome
 from fiscal_core.drive.drive import FiscalDrive
 from fiscal_core.ffd import tlv
+from fiscal_core.ffd.documents import DriveIdentity
 from fiscal_core.ffd.receipt import Correction, Receipt
 from fiscal_core.registers.fleet import Fleet, FleetEvent, FleetSettings, Prebuilt, Result
 
@@ -196,13 +197,20 @@ class Pipeline:
         except Exception:
             return doc
 
-    def handoff(self, items: list[tuple[bytes, Entry, Receipt | Prebuilt]]) -> None:
+    def identity(self, group: str) -> DriveIdentity | None:
+        """The drive identity ``group``'s bodies are encoded for when this worker owns the group (the bulk
+        reader then writes the body itself, as :meth:`prebuild` would), else None."""
+        grp = self.fleet.groups.get(group) if group in self._cursor else None
+        return None if grp is None else grp.identity
+
+    def handoff(self, items: list[tuple[bytes, Entry, Receipt | Prebuilt | None]]) -> None:
         """Receipts this process is about to journal, kept in memory so the thread never decodes them. Called
-        before the commit, then :meth:`settle` after it (the module rules say why)."""
+        before the commit, then :meth:`settle` after it (the module rules say why). A None document is not
+        kept: the thread reads that entry back from the journal."""
         with self._lock:
             stash, owned = self._stash, self._cursor
             for uuid, entry, doc in items:
-                if entry.group in owned:
+                if doc is not None and entry.group in owned:
                     stash[uuid] = (entry, doc)
 
     def settle(self, journaled: list[str], dropped: list[bytes]) -> None:

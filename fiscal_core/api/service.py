@@ -53,8 +53,9 @@ from fiscal_core.api.pipeline import Pipeline
 from fiscal_core.api.tokens import TokenExpired, TokenInvalid, Tokens, load_key
 from fiscal_core.api.validate import RequestInvalid, Validated, validate, validate_token_request
 from fiscal_core.ffd.receipt import Correction
+from fiscal_core.ffd.receipt_body import capability_bits
 from fiscal_core.registers.fleet import FleetSettings
-from fiscal_core.registers.model import FleetFile, FleetModel, Group, group_identity, required_capabilities
+from fiscal_core.registers.model import FleetFile, FleetModel, Group, capabilities_of, group_identity
 
 __all__ = ["Service", "ServiceSettings"]
 
@@ -605,9 +606,13 @@ class Service:
         )
 
     def _check_caps(self, group: Group, document: Any, path: str) -> None:
-        needs = required_capabilities(document)
-        if not needs:  # the common receipt: no marked, excise or agent goods
+        self._check_bits(group, capability_bits(document), path)
+
+    def _check_bits(self, group: Group, bits: int, path: str) -> None:
+        """A document whose ``capability_bits`` are ``bits`` refused (code 32) when ``group`` lacks one."""
+        if not bits:  # the common receipt: no marked, excise or agent goods
             return
+        needs = capabilities_of(bits)
         missing = needs - frozenset(group.capabilities)
         if missing:
             raise ApiError(

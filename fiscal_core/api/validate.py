@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from fiscal_core import _impl
+from fiscal_core.ffd import receipt_body as _receipt_body
 
 if TYPE_CHECKING:
     from fiscal_core.api import atol
@@ -124,13 +125,17 @@ scan: Any = _fast_module.scan if FAST_IMPLEMENTATION == "native" else None
 SCAN_FROM = 1024
 
 
-def read_validated_py(raw: bytes, resolve: Any, path_prefix: str = "") -> tuple[Any, Any] | None:
+def read_validated_py(raw: bytes, resolve: Any, path_prefix: str = "") -> tuple[Any, Any, int, Any] | None:
     """The spec of ``fiscal_core._native._reader.read_validated``: a bulk element through the fast path.
 
     Its head (``group_code`` and ``operation``, both strings), then ``ctx = resolve(group_code, operation)``, a
-    tuple ``(version, group_inn, group_ffd, group_sno, ...)`` or None, then the fast path for the group's
-    version. Answers ``(ctx, Validated)``, or None when any step declines: the caller's own path then reads
-    the element again and words its errors.
+    tuple ``(version, group_inn, group_ffd, group_sno, group, identity)`` or None, then the fast path for the
+    group's version. Answers ``(ctx, Validated, caps, body)``, or None when any step declines: the caller's own
+    path then reads the element again and words its errors.
+
+    The ``Validated`` carries no document (``document`` is None): its msgpack is ``packed``, what the journal
+    keeps. ``caps`` is the document's ``capability_bits``; ``body`` is ``encode_body(identity, document)``, what
+    the fleet issues, or None when ``identity`` is None (a group this process does not fiscalize).
     """
     obj = decode(raw)
     if type(obj) is not dict:
@@ -142,7 +147,11 @@ def read_validated_py(raw: bytes, resolve: Any, path_prefix: str = "") -> tuple[
     if ctx is None:
         return None
     v = _fast_decoded(obj, ctx[0], operation, ctx[1], ctx[2], ctx[3], path_prefix, False)
-    return None if v is None else (ctx, v)
+    if v is None:
+        return None
+    doc, identity = v.document, ctx[5]
+    body = None if identity is None else _receipt_body.encode_body(identity, doc)
+    return ctx, msgspec.structs.replace(v, document=None), _receipt_body.capability_bits(doc), body
 
 
 def _native_reader() -> Any:
@@ -161,7 +170,7 @@ def _native_reader() -> Any:
     return _reader.read_validated
 
 
-#: A bulk element's bytes straight to ``(ctx, Validated)`` for the common v5 sale (the native twin of
+#: A bulk element's bytes straight to ``(ctx, Validated, caps, body)`` for the common v5 sale (the native twin of
 #: :func:`read_validated_py`; None for everything else), or None when the native core is not in use: the bulk
 #: API then reads every element with ``scan`` and ``validate_decoded``.
 read_validated: Any = _native_reader()
