@@ -165,7 +165,10 @@ def own_shape(rng: random.Random) -> tuple[str, int | None]:
     """A v5 bulk element of the shape the native reader takes (JSON text with varied spacing) and a 1062 mask."""
     items, total = [], 0
     for _ in range(rng.choice([1, 2, 10, rng.randint(1, 100)])):
-        price = rng.choice([0, 1, 99, 100, 12345, 99_999_99, rng.randint(0, 5_000_000)])
+        # the row's int widths change at 128, 256, 65536 and 2**32 kopecks
+        price = rng.choice(
+            [0, 1, 99, 100, 127, 128, 255, 256, 12345, 65535, 65536, 99_999_99, rng.randint(0, 5_000_000)]
+        )
         q = rng.choice([1000, 2000, 3000, 1500, 250, 1, 99_999_999 // 1000 * 1000])
         amount = int((Decimal(price) * Decimal(q) / 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
         total += amount
@@ -182,7 +185,7 @@ def own_shape(rng: random.Random) -> tuple[str, int | None]:
             f'"sum": {amount_text(rng, amount)}',
             f'"measure": {rng.choice([0, 0, 11, 12, 255])}',
             f'"payment_method": "{rng.choice(["full_payment", "full_prepayment", "advance", "credit"])}"',
-            f'"payment_object": {rng.choice([1, 1, 4, 10, 33])}',
+            f'"payment_object": {rng.choice([1, 1, 2, 4, 10, 30, 33])}',
             f'"vat": {vat}',
         ]
         rng.shuffle(fields)
@@ -270,6 +273,7 @@ TEXT_TRAPS = [
     json.dumps(BASE, ensure_ascii=False).encode()[:-1],
     json.dumps(BASE, ensure_ascii=False).encode().replace(b'"sell"', b'"sell", "operation": "sell"'),
     json.dumps(BASE, ensure_ascii=False).encode().replace("Хлеб".encode(), b"\xd0\x20"),  # not UTF-8
+    json.dumps(BASE, ensure_ascii=False).encode().replace(b"@example", b"\x80@example", 1),  # in an e-mail
     json.dumps(BASE, ensure_ascii=False).encode().replace(b'"quantity": 1', b'"quantity": 01'),
     json.dumps(BASE, ensure_ascii=False).encode().replace(b'"quantity": 1', b'"quantity": 1e0'),
     json.dumps(BASE, ensure_ascii=False).encode().replace(b'"quantity": 1', b'"quantity": 1.'),
@@ -288,6 +292,10 @@ VALUE_TRAPS = [
     (("receipt", "items", 0, "name"), ""),
     (("receipt", "items", 0, "name"), "я" * 129),
     (("receipt", "items", 0, "name"), "…" * 120),
+    (("receipt", "items", 0, "name"), "я" * 127 + "a"),  # 255 bytes: the row's longest str8
+    (("receipt", "items", 0, "name"), "я" * 128),  # 256 bytes: a str16
+    (("receipt", "items", 0, "payment_object"), 2),  # excise goods: the capability bit
+    (("receipt", "items", 0, "payment_object"), 31),
     (("receipt", "items", 0, "name"), None),
     (("receipt", "items", 0, "vat"), None),
     (("receipt", "items", 0, "vat"), {"type": "vat20", "sum": None}),
@@ -383,8 +391,8 @@ EMAIL_TRAPS = [
     "A@B.RU",
     ".a.@b-c.d",
     "a@b.c\x7f",
-    "a" * 58 + "@b.cd",  # 64 characters
-    "a" * 59 + "@b.cd",  # 65
+    "a" * 59 + "@b.cd",  # 64 characters
+    "a" * 60 + "@b.cd",  # 65
     "a@b",
     "a@b.",
     "a@.b.c",
