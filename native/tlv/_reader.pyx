@@ -797,7 +797,7 @@ cdef object _read(bytes raw, resolve, str path_prefix):
     cdef int order[N_RATES]
     cdef int n_rates = 0, rate_code, caps = 0, k
     cdef unsigned int present = 0
-    cdef list warnings = [], marks = [], keep = []
+    cdef list warnings = [], marks = [], keep = [], doc_sums
     cdef object found, tax, place = None, sender = None, contact = None
     cdef bint taxed
     cdef Buf row, body
@@ -962,7 +962,10 @@ cdef object _read(bytes raw, resolve, str path_prefix):
     doc_sums = [sums[0], sums[1]]
     for j in range(n_rates):
         rate_code = order[j]
-        doc_sums += (rate_code, turnover[rate_code], vat_of[rate_code], counts[rate_code])
+        doc_sums.append(rate_code)
+        doc_sums.append(turnover[rate_code])
+        doc_sums.append(vat_of[rate_code])
+        doc_sums.append(counts[rate_code])
 
     row.p, row.len, row.cap, row.heap = row_stack, 0, STACK_BUF, False
     body.p, body.len, body.cap, body.heap = body_stack, 0, STACK_BUF, False
@@ -1121,12 +1124,13 @@ cdef object _write_body(Buf* b, const unsigned char* s, Rec* r, object identity,
     _byte(b, 1209, _FFD12_C)
     # 1102-1107 and 1115 (_receipt_nodes._vat_nodes): the VAT of each rate on its whole turnover, or the
     # turnover itself for 0 % and "without VAT"; counter_row takes (rate, amount) in the order written
-    counter_row = [sign, total, sums[0] - change, sums[1], sums[2], sums[3], sums[4]]
+    cdef list counter_row = [sign, total, sums[0] - change, sums[1], sums[2], sums[3], sums[4]]
     for rate in range(1, N_RATES):
         if present & (1u << rate) and flat_tag[rate]:
             vat = vat_of[rate] if vat_num[rate] else turnover[rate]
             _vln(b, flat_tag[rate], vat)
-            counter_row += (rate, vat)
+            counter_row.append(rate)
+            counter_row.append(vat)
     if present & by_rate_mask:
         at = _open(b)
         for rate in range(1, N_RATES):
@@ -1136,7 +1140,8 @@ cdef object _write_body(Buf* b, const unsigned char* s, Rec* r, object identity,
                 _byte(b, 1199, rate)
                 _vln(b, 1120, vat)
                 _close(b, 1119, at_rate, 15)
-                counter_row += (rate, vat)
+                counter_row.append(rate)
+                counter_row.append(vat)
         _close(b, 1115, at, 228)
     _string(b, 1048, <PyObject*>identity.user_name, 256, False)
     _string(b, 1009, <PyObject*>identity.settlement_address, 256, False)
