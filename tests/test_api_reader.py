@@ -14,6 +14,7 @@ answer whenever the twin does. The corpora:
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import random
@@ -465,6 +466,33 @@ def test_gs1m_codes_get_the_twins_answer(code: bytes, mode: str | None, quantity
     data = json.dumps(bulk_element(sell(5, items=[it]), "sell"), default=numbers, ensure_ascii=False)
     got, want = both(data.encode(), 5)
     assert (got is None) == (want is None)
+
+
+_B64_TEXT = st.lists(
+    st.sampled_from(
+        [*"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", *"====", "\n", " ", "-", "_", "é"]
+    ),
+    max_size=24,
+).map("".join)
+
+
+@settings(max_examples=int(os.environ.get("FISCAL_CORE_GS1M_CASES", "1500")), deadline=None)
+@given(text=_B64_TEXT)
+def test_the_base64_decoder_is_binasciis_strict_mode(text: str) -> None:
+    """The reader decodes a marking code's base64 itself: the bytes binascii's strict mode gives, and a refusal
+    (None) wherever it raises."""
+    data = text.encode()
+    try:
+        want: bytes | None = binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError):
+        want = None
+    assert _reader._b64_probe(data) == want
+
+
+def test_a_long_base64_text_is_left_to_binascii() -> None:
+    code = base64.b64encode(b"0" * 600)
+    assert _reader._b64_probe(code) == "long"
+    assert _reader._b64_probe(code[:400]) == binascii.a2b_base64(code[:400], strict_mode=True)
 
 
 def test_the_bulk_benchmarks_bodies_are_taken() -> None:

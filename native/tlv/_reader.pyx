@@ -15,7 +15,8 @@ the receipt of ``company`` (``inn``, ``sno``, ``email``, ``payment_address``), `
 ``items``, ``payments`` and ``total``; each item of ``name``, ``price``, ``quantity``, ``sum``, ``measure``,
 ``payment_method``, ``payment_object`` and ``vat`` (``type``, optional ``sum``), and for a marketplace's marked
 good a ``mark_code`` of a ``gs1m`` code alone with ``mark_processing_mode`` "0" or none (the fast path's
-``_gs1m``, its byte loops here in C); each payment of ``type`` and ``sum``.
+``_gs1m``, its byte loops here in C, and its base64 decoded here by binascii's strict rules); each payment of
+``type`` and ``sum``.
 
 - Amounts are JSON numbers without sign or exponent.
 - A name or address of ASCII and Russian letters is checked here byte by byte, and written from its bytes
@@ -42,9 +43,9 @@ checked there and written from there.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 from libc.stdio cimport snprintf
-from libc.string cimport memchr, memcmp, memset, strlen
+from libc.string cimport memchr, memcmp, memcpy, memset, strlen
 
 include "_tlv_write.pxi"
 include "_receipt_tables.pxi"
@@ -143,7 +144,8 @@ cdef struct ItemRec:
     unsigned int seen     # the keys read: ITEM_FIELDS, MARK_CODE, MARK_MODE
     # set by _read once the item is checked, for the row and the body:
     PyObject* name_text   # the name when it is not its span's own bytes (escaped or substituted), else NULL
-    PyObject* mark        # the 1305 code (str) of a marked good, else NULL
+    char code[40]         # the 1305 code (ASCII) of a marked good; code_len 0: not marked
+    int code_len
     int rate, method_code, subject_code, measure_code  # 1199, 1214, 1212, 2108
 
 
@@ -388,23 +390,80 @@ cdef Py_ssize_t _gs1_head(const unsigned char* s, Py_ssize_t i, Py_ssize_t g, Py
     return length if length <= _L1305 else -1
 
 
-cdef object _gs1m(str value, bint mode):
-    """The fast path's ``_gs1m`` for an item of quantity 1: ``(size, full code, the 1305 code)`` or None (the
-    marking code is ``MarkingCode(kind=1305, code=...)``)."""
-    cdef bytes raw
-    cdef const unsigned char* c
-    cdef Py_ssize_t n, start, head, gs, length
+DEF GS1M_BUF = 512   # a decoded marking code on the stack; a longer one is decoded by binascii
+
+
+cdef unsigned char _B64[256]   # base64 alphabet byte -> its 6 bits; 255: not in the alphabet ('=' included)
+for _i in range(256):
+    _B64[_i] = 255
+for _i, _c in enumerate(bytearray(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")):
+    _B64[_c] = _i
+
+
+cdef Py_ssize_t _b64_strict(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, unsigned char* out,
+                            Py_ssize_t cap) noexcept:
+    """``binascii.a2b_base64(s[a:b], strict_mode=True)`` into ``out``, by CPython's own rules: its length; -1
+    where it raises (a byte outside the alphabet, leading or discontinuous padding, data after the padding, a
+    length 1 more than a multiple of 4, incomplete padding); -2 when it might not fit in ``cap``."""
+    cdef Py_ssize_t i, n = 0
+    cdef int quad_pos = 0, pads = 0
+    cdef unsigned int left = 0, v
+    cdef bint padding_started = False
+    cdef unsigned char c
+    if (b - a) // 4 * 3 + 3 > cap:
+        return -2
+    if a < b and s[a] == 61:
+        return -1  # leading padding
+    for i in range(a, b):
+        c = s[i]
+        if c == 61:  # '=': a full quad's padding ends the data (strict: nothing may follow)
+            padding_started = True
+            if quad_pos >= 2:
+                pads += 1
+                if quad_pos + pads >= 4:
+                    return -1 if i + 1 < b else n
+            continue
+        v = _B64[c]
+        if v == 255 or padding_started:
+            return -1  # not base64, or data after a padding character
+        pads = 0
+        if quad_pos == 0:
+            quad_pos, left = 1, v
+        elif quad_pos == 1:
+            out[n] = <unsigned char>(((left << 2) | (v >> 4)) & 0xFF)
+            n += 1
+            quad_pos, left = 2, v & 0x0F
+        elif quad_pos == 2:
+            out[n] = <unsigned char>(((left << 4) | (v >> 2)) & 0xFF)
+            n += 1
+            quad_pos, left = 3, v & 0x03
+        else:
+            out[n] = <unsigned char>(((left << 6) | v) & 0xFF)
+            n += 1
+            quad_pos, left = 0, 0
+    return n if quad_pos == 0 else -1
+
+
+def _b64_probe(bytes data):
+    """For tests: ``_b64_strict`` on ``data``: the bytes, None where binascii raises, or the str "long"."""
+    cdef unsigned char buf[GS1M_BUF]
+    cdef Py_ssize_t n = _b64_strict(data, 0, len(data), buf, GS1M_BUF)
+    if n == -2:
+        return "long"
+    return None if n < 0 else PyBytes_FromStringAndSize(<const char*>buf, n)
+
+
+cdef object _gs1m_code(const unsigned char* c, Py_ssize_t n, bint mode, ItemRec* it):
+    """The fast path's ``_gs1m`` on the decoded code: ``(size, full code)`` or None; the 1305 code (the
+    document's ``MarkingCode(kind=1305, code=...)``) goes to ``it.code``."""
+    cdef Py_ssize_t i, start, head, gs, length
     cdef const void* found
-    try:
-        raw = _a2b_base64(value, strict_mode=True)
-    except (_Base64Error, ValueError):
-        return None
-    if raw[:1] == b"\xe8":  # FNC1 as byte 232
-        raw = raw[1:]
-    if not raw.isascii():
-        return None
-    c = raw
-    n = len(raw)
+    if n and c[0] == 0xE8:  # FNC1 as byte 232
+        c += 1
+        n -= 1
+    for i in range(n):
+        if c[i] >= 0x80:
+            return None
     start = _code_start(c, 0, n)
     if start == n:
         return None
@@ -412,10 +471,30 @@ cdef object _gs1m(str value, bint mode):
     found = memchr(c + head, 29, n - head) if head < n else NULL
     gs = (<const unsigned char*>found - c) if found != NULL else n
     length = _gs1_head(c, head, gs, n)
-    if length < 0:
+    if length < 0 or length > <Py_ssize_t>sizeof(it.code):
         return None
-    full = raw[start:n].decode("ascii")
-    return 4 + 4 + length + 5 + (5 if mode else 0), full, raw[head : head + length].decode("ascii")
+    memcpy(it.code, c + head, length)
+    it.code_len = <int>length
+    return 4 + 4 + length + 5 + (5 if mode else 0), PyUnicode_DecodeASCII(<const char*>c + start, n - start, NULL)
+
+
+cdef object _gs1m(const unsigned char* s, Span t, bint mode, ItemRec* it):
+    """The fast path's ``_gs1m`` for an item of quantity 1 (see ``_gs1m_code``): the span decoded here, or by
+    binascii when it has escapes (its text is msgspec's) or is long."""
+    cdef unsigned char buf[GS1M_BUF]
+    cdef Py_ssize_t n
+    cdef bytes raw
+    if not t.escaped:
+        n = _b64_strict(s, t.a, t.b, buf, GS1M_BUF)
+        if n == -1:
+            return None
+        if n >= 0:
+            return _gs1m_code(buf, n, mode, it)
+    try:
+        raw = _a2b_base64(_text(s, t), strict_mode=True)
+    except (_Base64Error, ValueError):
+        return None
+    return _gs1m_code(raw, len(raw), mode, it)
 
 
 # An object's members: _members reads the object at i, each member's value by its Member function, which
@@ -764,6 +843,21 @@ cdef int _tlv_text(Buf* b, uint16_t tag, const unsigned char* s, Span t, object 
     return 0
 
 
+cdef int _ascii(Buf* b, uint16_t tag, const char* data, Py_ssize_t n, Py_ssize_t max_length, bint fixed) except -1:
+    """A STRING tag of ASCII bytes (CP866 holds them as they are), as ``_string`` writes it: at most
+    ``max_length``, a fixed-width one right-padded with spaces."""
+    cdef Py_ssize_t width = max_length if fixed else n
+    if n > max_length:
+        _bail()
+    _reserve(b, 4 + width)
+    memcpy(b.p + b.len + 4, data, n)
+    if width > n:
+        memset(b.p + b.len + 4 + n, 0x20, width - n)
+    _header(b.p + b.len, tag, width)
+    b.len += 4 + width
+    return 0
+
+
 cdef inline bint _bit(unsigned long long mask, int code) noexcept:
     return 0 <= code < 64 and (mask >> code) & 1
 
@@ -910,18 +1004,15 @@ cdef object _read(bytes raw, resolve, str path_prefix):
         if not (0 <= it.method_code <= 255 and 0 <= it.subject_code <= 255 and 0 <= it.measure_code <= 255):
             return None
         item_size = _ITEM_FIXED + chars
-        it.mark = NULL
         if it.seen & MARK_CODE:  # the common marked good: one piece, a gs1m code, mode "0" or none
             if q != 1000:
                 return None
-            marked = _gs1m(_text(s, it.gs1m), it.seen & MARK_MODE)
+            marked = _gs1m(s, it.gs1m, it.seen & MARK_MODE, it)
             if marked is None:
                 return None
-            more, full, code = marked
+            more, full = marked
             item_size += more
             marks.append((j, full))
-            keep.append(code)
-            it.mark = <PyObject*>code
             caps |= CAP_MARKED_BIT
         if item_size > _MAX_ITEM:
             return None
@@ -1015,7 +1106,7 @@ cdef int _write_row(Buf* b, const unsigned char* s, Rec* r, int sign, int tax, l
     _mp_head(b, 0x90, 16, 0xDC, r.n_items)
     for j in range(r.n_items):
         it = &r.items[j]
-        _mp_map16(b, 8 + (it.vat_sum != -2) + (it.mark != NULL) + (it.seen & MARK_MODE != 0))
+        _mp_map16(b, 8 + (it.vat_sum != -2) + (it.code_len != 0) + (it.seen & MARK_MODE != 0))
         _mp_bytes(b, "name", 4)
         _mp_text(b, s, it.name, None if it.name_text == NULL else <object>it.name_text)
         _mp_key(b, "price", it.price)
@@ -1032,12 +1123,12 @@ cdef int _write_row(Buf* b, const unsigned char* s, Rec* r, int sign, int tax, l
         _mp_key(b, "subject", it.subject_code)
         _mp_key(b, "method", it.method_code)
         _mp_key(b, "measure", it.measure_code)
-        if it.mark != NULL:
+        if it.code_len:
             _mp_bytes(b, "marking", 7)
             _mp_head(b, 0x80, 16, 0xDE, 2)
             _mp_key(b, "kind", _GS1M_C)
             _mp_bytes(b, "code", 4)
-            _mp_text(b, s, it.gs1m, <object>it.mark)
+            _mp_bytes(b, it.code, it.code_len)
             if it.seen & MARK_MODE:
                 _mp_key(b, "marking_mode", 0)
     _mp_bytes(b, "payments", 8)
@@ -1108,9 +1199,9 @@ cdef object _write_body(Buf* b, const unsigned char* s, Rec* r, object identity,
         _byte(b, 1212, it.subject_code)
         _byte(b, 1214, it.method_code)
         _byte(b, 2108, it.measure_code)
-        if it.mark != NULL:
+        if it.code_len:
             at_mark = _open(b)
-            _string(b, _GS1M_C, it.mark, mark_len[_GS1M_C - 1300], mark_fixed[_GS1M_C - 1300])
+            _ascii(b, _GS1M_C, it.code, it.code_len, mark_len[_GS1M_C - 1300], mark_fixed[_GS1M_C - 1300])
             _close(b, 1163, at_mark, 256)
             if it.seen & MARK_MODE:
                 _byte(b, 2102, 0)
