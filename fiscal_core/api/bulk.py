@@ -233,7 +233,7 @@ def _submit(svc: Service, req: Request, login: str) -> Response | Awaitable[Resp
                     scanned=read is not None,
                 )
                 svc._check_caps(group, v.document, f"{prefix}.receipt")
-            else:
+            elif got[2]:  # marked, excise or agent goods: the group must have registers for them
                 svc._check_bits(group, got[2], f"{prefix}.receipt")
         except RequestInvalid as exc:
             results[i] = {
