@@ -10,6 +10,7 @@ drive archives verify afterwards.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import hmac
@@ -551,6 +552,62 @@ def test_bulk_receipts_are_fiscalized_with_their_own_documents(api: Client) -> N
             break
         time.sleep(0.1)
     assert {r["uuid"]: r["fiscal"]["total"] for r in many["results"]} == want
+
+
+def _plain_bulk_element(external_id: str, payment_object: int, mark: str | None = None) -> dict[str, Any]:
+    """A bulk element of the native reader's shape (bench/api_load.py's): two lines of one piece, e-mails,
+    electronic payment; ``mark``: both lines marked goods with that gs1m code's tail."""
+    lines = []
+    for k in range(2):
+        line: dict[str, Any] = {"name": f"Товар {k}", "price": 12.5, "quantity": 1, "sum": 12.5, "measure": 0,
+                                "payment_method": "full_payment", "payment_object": payment_object,
+                                "vat": {"type": "vat22"}}  # fmt: skip
+        if mark is not None:
+            code = f"010460123400{k:02d}0421{mark}\x1d91EE10\x1d92{'A' * 44}"
+            line.update(mark_processing_mode="0", mark_code={"gs1m": base64.b64encode(code.encode()).decode()})
+        lines.append(line)
+    return {
+        "group_code": "sandbox-v5",
+        "operation": "sell",
+        "external_id": external_id,
+        "timestamp": "01.06.2026 10:00:00",
+        "receipt": {
+            "client": {"email": "buyer@example.com"},
+            "company": {"email": "shop@example.com", "sno": "osn", "inn": "5544332219", "payment_address": "shop.ru"},
+            "items": lines,
+            "payments": [{"type": 1, "sum": 25.0}],
+            "total": 25.0,
+        },
+    }
+
+
+def test_bulk_goods_the_group_has_no_registers_for_are_refused(api: Client) -> None:
+    """A bulk receipt of excise goods (1212 = 2) on sandbox-v5, whose registers take marked goods but not excise
+    ones, is refused with ATOL's code 32 and the path of its items, before anything is journaled; the same
+    receipt of ordinary or marked goods is accepted and fiscalized. (With the native core these elements take
+    the native reader, which reports the goods' capability bits; with the twins, the spec's check.)"""
+    api.login("v5")
+    run = uuidlib.uuid4().hex[:8]
+    items = [
+        _plain_bulk_element(f"caps-plain-{run}", 1),
+        _plain_bulk_element(f"caps-excise-{run}", 2),
+        _plain_bulk_element(f"caps-marked-{run}", 33, mark="ABCdef9"),
+    ]
+    status, got = api.post("/api/v1/receipts", {"receipts": items})
+    assert status == 200, got
+    plain, excise, marked = got["results"]
+    assert got["accepted"] == 2 and "uuid" in plain and "uuid" in marked, got
+    error = excise["error"]
+    assert error["atol_code"] == 32 and error["retryable"] is False, error
+    assert error["fields"] == [{"path": "receipts[1].receipt.items", "code": "capability_missing", "message": "excise"}]
+    deadline = time.monotonic() + 30
+    while True:
+        status, many = api.post("/api/v1/results", {"uuids": [plain["uuid"], marked["uuid"]]})
+        assert status == 200
+        if all(r["status"] == "done" for r in many["results"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [r["fiscal"]["total"] for r in many["results"]] == [2500, 2500], many
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
