@@ -162,6 +162,28 @@ def amount_text(rng: random.Random, kopecks: int) -> str:
     )
 
 
+#: Buyers' phones as shops send them: the spec normalises them (+7 and ten digits, or + and a country code)
+#: or refuses them; the reader must answer what the fast path answers.
+PHONES = [
+    "+79001234567",
+    "+7 (900) 123-45-67",
+    "8 900 123 45 67",
+    "89001234567",
+    "9001234567",
+    "+7.900.123.45.67",
+    "+44 20 7946 0958",
+    "+1-202-555-0143",
+    "+7900123456",
+    "+790012345678",
+    "123",
+    "+",
+    "телефон",
+    "+7 900 123 45 6x",
+    "+7\u00a0900\u00a01234567",
+    "+" + "1" * 70,
+]
+
+
 def own_shape(rng: random.Random) -> tuple[str, int | None]:
     """A v5 bulk element of the shape the native reader takes (JSON text with varied spacing) and a 1062 mask."""
     items, total = [], 0
@@ -202,8 +224,19 @@ def own_shape(rng: random.Random) -> tuple[str, int | None]:
     sno = rng.choice(["osn", "usn_income", "patent"])
     place = json.dumps(rng.choice(["https://shop.example", "Москва, ул. «Тверская», 1"]), ensure_ascii=False)
     company = f'{{"email": "shop@example.com", "sno": "{sno}", "inn": "{INN}", "payment_address": {place}}}'
+    phone = json.dumps(rng.choice(PHONES), ensure_ascii=rng.random() < 0.3)
+    client = rng.choice(
+        [
+            '{"email": "buyer@example.ru"}',
+            '{"email": "buyer@example.ru"}',
+            f'{{"phone": {phone}}}',
+            f'{{"email": "buyer@example.ru", "phone": {phone}}}',
+            f'{{"phone": {phone}, "email": ""}}',
+            '{"email": "buyer@example.ru", "phone": ""}',
+        ]
+    )
     body = (
-        f'{{"client": {{"email": "buyer@example.ru"}}, "company": {company}, "items": [{", ".join(items)}], '
+        f'{{"client": {client}, "company": {company}, "items": [{", ".join(items)}], '
         f'"payments": [{payments}], "total": {amount_text(rng, total)}}}'
     )
     members = [
@@ -321,6 +354,12 @@ VALUE_TRAPS = [
     (("receipt", "company", "payment_address"), "x" * 257),
     (("receipt", "company", "location"), "Москва"),
     (("receipt", "client"), {"phone": "+79001234567"}),
+    (("receipt", "client"), {"phone": "8 (900) 123-45-67", "email": ""}),
+    (("receipt", "client"), {"phone": "12", "email": "buyer@example.com"}),  # a wrong phone beside an e-mail
+    (("receipt", "client"), {"phone": None, "email": "buyer@example.com"}),
+    (("receipt", "client"), {"phone": 79001234567}),
+    (("receipt", "client"), {"phone": ""}),
+    (("receipt", "client"), {}),
     (("receipt", "client", "email"), ""),
     (("receipt", "vats"), [{"type": "vat20"}]),
     (("receipt", "cashier"), "Иванов"),

@@ -11,7 +11,7 @@ body byte for byte (tests/test_api_reader.py, on the fast path's random and muta
 against the pure-Python ``encode_body`` of the document the row holds).
 
 What it takes: a JSON object of ``group_code``, ``operation``, ``external_id``, ``timestamp`` and ``receipt``;
-the receipt of ``company`` (``inn``, ``sno``, ``email``, ``payment_address``), ``client`` (``email``),
+the receipt of ``company`` (``inn``, ``sno``, ``email``, ``payment_address``), ``client`` (``email``, ``phone``),
 ``items``, ``payments`` and ``total``; each item of ``name``, ``price``, ``quantity``, ``sum``, ``measure``,
 ``payment_method``, ``payment_object`` and ``vat`` (``type``, optional ``sum``), and for a marketplace's marked
 good a ``mark_code`` of a ``gs1m`` code alone with ``mark_processing_mode`` "0" or none (the fast path's
@@ -24,14 +24,15 @@ good a ``mark_code`` of a ``gs1m`` code alone with ``mark_processing_mode`` "0" 
   escapes (``\\u041c``, what most JSON encoders write by default), goes through the fast path's own text rule:
   CP866 as it is, else substituted with the spec's warning; the resulting text is written.
 - An e-mail of ASCII without escapes is checked here against the spec's pattern; any other goes to the fast
-  path's ``_email``.
+  path's ``_email``. A client's phone goes to the fast path's ``_phone`` (normalised: the text written is its
+  answer), and is the buyer's contact when there is no e-mail.
 - Escaped texts are read by msgspec, as the twin's decoder reads them; an escaped key declines.
 - No ``Receipt`` or ``Item`` is made. The row is written as msgspec packs the fast path's ``Receipt``
   (``_write_row``; the Struct header rule is checked at import), and the body as ``_receipt_nodes`` lays it out
   (``_write_body``, with the receipt encoder's own TLV writers and tables, ``_tlv_write.pxi`` and
   ``_receipt_tables.pxi``). The body needs the group's drive identity; without one (a group another process
   fiscalizes) there is no body.
-- It returns None for anything else: another key, a key twice, null, a string amount, a phone, receipt-level
+- It returns None for anything else: another key, a key twice, null, a string amount, receipt-level
   ``vats``, ``service``, a group ``resolve`` does not know, a value the body's writers refuse, any error. The
   caller then takes the twin's path, which stays the only source of errors. So a None costs only the time
   spent so far, and nothing here decides a refusal.
@@ -69,6 +70,7 @@ cdef dict _SNO = _fp._SNO
 cdef object _inn_ok = _fp._inn_ok
 cdef object _parse_timestamp = _fp._parse_timestamp
 cdef object _email = _fp._email
+cdef object _phone = _fp._phone
 cdef Py_ssize_t _L1305 = _fp._L1305
 cdef Py_ssize_t _L1030 = _fp._L1030
 cdef Py_ssize_t _ITEM_FIXED = _fp._ITEM_FIXED
@@ -156,7 +158,7 @@ cdef struct Pay:
 
 cdef struct Rec:
     Span group_code, operation, external_id, timestamp
-    Span inn, sno, company_email, place, client_email
+    Span inn, sno, company_email, place, client_email, client_phone
     long long total
     int n_items, n_payments
     Pay payments[MAX_PAYMENTS]
@@ -616,6 +618,8 @@ cdef Py_ssize_t _client_member(const unsigned char* s, Py_ssize_t i, Py_ssize_t 
                                unsigned int* seen) noexcept:
     if _is(s, k, "email", 5):
         return _once(_jstr(s, i, n, &(<Rec*>ctx).client_email), seen, 1)
+    if _is(s, k, "phone", 5):
+        return _once(_jstr(s, i, n, &(<Rec*>ctx).client_phone), seen, 2)
     return -1
 
 
@@ -900,14 +904,14 @@ cdef object _read(bytes raw, resolve, str path_prefix):
     r.n_items = 0
     r.n_payments = 0
     # Span.a 0 marks a field not read: 0 is never a string's first byte (the body starts with "{").
-    r.inn.a = r.sno.a = r.company_email.a = r.place.a = r.client_email.a = 0
+    r.inn.a = r.sno.a = r.company_email.a = r.place.a = r.client_email.a = r.client_phone.a = 0
     r.total = -1
     cdef unsigned int seen
     i = _members(s, _ws(s, 0, n), n, _top_member, r, &seen)
     if i < 0 or seen != 31 or _ws(s, i, n) != n or r.n_items == 0 or r.n_payments == 0:
         return None
-    if r.sno.a == 0 or r.place.a == 0 or r.inn.a == 0 or r.company_email.a == 0 or r.client_email.a == 0:
-        return None  # a company or client field absent
+    if r.sno.a == 0 or r.place.a == 0 or r.inn.a == 0 or r.company_email.a == 0:
+        return None  # a company field absent
     operation = _text(s, r.operation)
     ctx = resolve(_text(s, r.group_code), operation)
     if ctx is None:
@@ -956,13 +960,25 @@ cdef object _read(bytes raw, resolve, str path_prefix):
     tax, tax_bit = known
     if group_sno is not None and not group_sno & tax_bit:
         return None
-    k = _email_span(s, r.client_email)
-    if k == 0:
-        return None
-    if k < 0:
-        contact = _email(_text(s, r.client_email))
-        if contact is None:
+    # the client: an e-mail, else a phone (the fast path's rule: "" is no value, a phone is normalised and
+    # checked even beside an e-mail); contact None means the e-mail's span is written as it is
+    has_email = r.client_email.a != 0 and r.client_email.b > r.client_email.a
+    if has_email:
+        k = _email_span(s, r.client_email)
+        if k == 0:
             return None
+        if k < 0:
+            contact = _email(_text(s, r.client_email))
+            if contact is None:
+                return None
+    if r.client_phone.a != 0 and r.client_phone.b > r.client_phone.a:
+        phone = _phone(_text(s, r.client_phone))
+        if phone is None or len(phone) > 64:
+            return None
+        if not has_email:
+            contact = phone
+    elif not has_email:
+        return None
 
     # items: checked, and what the row and the body need kept in the item's record
     size = _RESERVE
