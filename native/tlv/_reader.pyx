@@ -740,6 +740,16 @@ cdef int _email_span(const unsigned char* s, Span t) noexcept:
     return 1 if length > 0 and labels >= 1 else 0
 
 
+cdef object _email_text(const unsigned char* s, Span t):
+    """The e-mail at ``t`` as the row and the body take it: None when its span is written as it is (ASCII,
+    checked here), its text when the fast path's ``_email`` took it, False when refused."""
+    cdef int k = _email_span(s, t)
+    if k < 0:
+        text = _email(_text(s, t))
+        return False if text is None else text
+    return None if k else False
+
+
 # ----------------------------------------------------------------------------- writing the row and the body
 
 cdef inline int _mp_uint(Buf* b, unsigned long long v) except -1:
@@ -893,7 +903,7 @@ cdef object _read(bytes raw, resolve, str path_prefix):
     cdef unsigned long long vat_of[N_RATES]
     cdef long long counts[N_RATES]
     cdef int order[N_RATES]
-    cdef int n_rates = 0, rate_code, caps = 0, k
+    cdef int n_rates = 0, rate_code, caps = 0
     cdef unsigned int present = 0
     cdef list warnings = [], marks = [], keep = [], doc_sums
     cdef object found, tax, place = None, sender = None, contact = None
@@ -947,13 +957,9 @@ cdef object _read(bytes raw, resolve, str path_prefix):
         place = _kept_text(_text(s, r.place), 256, warnings, b + "company.", -1, "payment_address")
         if place is None:
             return None
-    k = _email_span(s, r.company_email)
-    if k == 0:
+    sender = _email_text(s, r.company_email)
+    if sender is False:
         return None
-    if k < 0:
-        sender = _email(_text(s, r.company_email))
-        if sender is None:
-            return None
     known = _SNO.get(_text(s, r.sno))
     if known is None:
         return None
@@ -964,13 +970,9 @@ cdef object _read(bytes raw, resolve, str path_prefix):
     # checked even beside an e-mail); contact None means the e-mail's span is written as it is
     has_email = r.client_email.a != 0 and r.client_email.b > r.client_email.a
     if has_email:
-        k = _email_span(s, r.client_email)
-        if k == 0:
+        contact = _email_text(s, r.client_email)
+        if contact is False:
             return None
-        if k < 0:
-            contact = _email(_text(s, r.client_email))
-            if contact is None:
-                return None
     if r.client_phone.a != 0 and r.client_phone.b > r.client_phone.a:
         phone = _phone(_text(s, r.client_phone))
         if phone is None or len(phone) > 64:
