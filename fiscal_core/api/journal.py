@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from fiscal_core.api.intake import Accepted, Entry, Intake, NewEntry, Outcome
 from fiscal_core.api.metrics import StageStats
 from fiscal_core.ffd.receipt import Receipt
+from fiscal_core.registers.fleet import Prebuilt
 
 __all__ = ["JournalWriter"]
 
@@ -46,7 +47,9 @@ log = logging.getLogger("fiscal_core.journal")
 
 #: One unit of work: the entries with their documents, where the answer goes (called on the loop), and when it
 #: was submitted (``time.perf_counter``).
-Unit = tuple[Sequence[NewEntry], Sequence[Receipt], Callable[[list[Accepted] | BaseException], None], float]
+Unit = tuple[
+    Sequence[NewEntry], Sequence[Receipt | Prebuilt | None], Callable[[list[Accepted] | BaseException], None], float
+]
 Done = tuple[bytes, Entry, Outcome]
 
 
@@ -104,7 +107,7 @@ class JournalWriter:
     def submit(
         self,
         entries: Sequence[NewEntry],
-        documents: Sequence[Receipt],
+        documents: Sequence[Receipt | Prebuilt | None],
         answer: Callable[[list[Accepted] | BaseException], None],
     ) -> None:
         self._queue.put((entries, documents, answer, time.perf_counter()))
